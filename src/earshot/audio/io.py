@@ -1,0 +1,158 @@
+"""Audio decoding (soundfile), resampling (soxr), mixdown and pad/crop.
+
+Every failure raises :class:`earshot.errors.AudioError` naming the file and the cause.
+Arrays are float32, shaped ``(C, N)`` for multi-channel and ``(N,)`` once mixed down.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from earshot.errors import AudioError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus")
+
+#: Peak amplitude below which a clip counts as all-silent (-100 dBFS).
+SILENCE_PEAK = 1e-5
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a header (plus a full decode, when validated) says about a file."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+    subtype: str
+    peak: float | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def _check_wav_truncation(path: Path) -> None:
+    """Raise if a RIFF/WAVE header promises more audio bytes than the file holds.
+
+    libsndfile quietly decodes what is there, so a half-copied WAV would otherwise pass.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return
+            cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"data":
+                have = size - pos - 8
+                if csize != 0xFFFFFFFF and csize > have:
+                    raise AudioError(path, f"truncated WAV: header declares {csize} bytes of audio, file holds {have}")
+                return
+            pos += 8 + csize + (csize & 1)
+
+
+def _open_checked(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise AudioError(p, "file not found")
+    if p.is_dir():
+        raise AudioError(p, "is a directory, not an audio file")
+    if p.stat().st_size == 0:
+        raise AudioError(p, "empty file (0 bytes)")
+    if p.suffix.lower() == ".wav":
+        _check_wav_truncation(p)
+    return p
+
+
+def probe_audio(path: str | Path, decode: bool = False) -> AudioInfo:
+    """Read a file's header; with ``decode=True`` also decode it fully to check samples.
+
+    A decoded check rejects zero-length audio and NaN/inf samples, and records the peak.
+    """
+    p = _open_checked(path)
+    try:
+        info = sf.info(str(p))
+    except Exception as e:  # libsndfile raises several types
+        raise AudioError(p, f"not a readable audio file ({_short(e)})") from None
+    if info.frames <= 0 and not decode:
+        raise AudioError(p, "zero-length audio (no samples)")
+    peak = None
+    frames = info.frames
+    if decode:
+        x, _ = _decode(p)
+        frames = x.shape[1]
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
+    return AudioInfo(str(p), int(info.samplerate), int(info.channels), int(frames), str(info.subtype), peak)
+
+
+def _short(e: Exception) -> str:
+    msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    return msg.replace("Error opening", "").strip(" :'") or type(e).__name__
+
+
+def _decode(p: Path) -> tuple[np.ndarray, int]:
+    try:
+        x, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except Exception as e:
+        raise AudioError(p, f"not a readable audio file ({_short(e)})") from None
+    if x.shape[0] == 0:
+        raise AudioError(p, "zero-length audio (no samples)")
+    if not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).sum())
+        raise AudioError(p, f"holds {bad} NaN or inf samples")
+    return np.ascontiguousarray(x.T), int(sr)  # (C, N)
+
+
+def to_mono(x: np.ndarray) -> np.ndarray:
+    """Average channels: ``(C, N)`` or ``(N,)`` -> ``(N,)``."""
+    return x if x.ndim == 1 else x.mean(axis=0)
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample along the last axis with soxr (high quality)."""
+    if sr_in == sr_out:
+        return x
+    if x.ndim == 1:
+        return soxr.resample(x, sr_in, sr_out, quality="HQ").astype(np.float32)
+    return np.ascontiguousarray(soxr.resample(x.T, sr_in, sr_out, quality="HQ").T.astype(np.float32))
+
+
+def load_audio(
+    path: str | Path, sample_rate: int | None = None, mono: bool = True
+) -> tuple[np.ndarray, int]:
+    """Decode a file to float32, optionally resampled and mixed down.
+
+    Returns ``(samples, sample_rate)`` with samples ``(N,)`` if ``mono`` else ``(C, N)``.
+    """
+    p = _open_checked(path)
+    x, sr = _decode(p)
+    if mono:
+        x = to_mono(x)
+    if sample_rate is not None and sample_rate != sr:
+        x = resample(x, sr, sample_rate)
+        sr = sample_rate
+    return x, sr
+
+
+def fix_length(x: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
+    """Crop ``x`` (last axis) to ``length`` samples from ``offset``, zero-padding where it runs out."""
+    out = np.zeros(x.shape[:-1] + (length,), dtype=x.dtype)
+    if offset >= 0:
+        seg = x[..., offset : offset + length]
+        out[..., : seg.shape[-1]] = seg
+    else:  # negative offset: the clip starts inside the window
+        seg = x[..., : max(0, length + offset)]
+        out[..., -offset : -offset + seg.shape[-1]] = seg
+    return out

@@ -1,0 +1,290 @@
+"""The ``earshot`` command. Each sub-command calls one library function."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from earshot import __version__
+from earshot.errors import EarshotError
+
+EPILOG = """examples:
+  earshot quickstart
+  earshot prepare folder data/my_sounds -o data/my_sounds.jsonl
+  earshot train recipes/fsdd.yaml trainer.max_epochs=10 optim.lr=3e-4
+  earshot evaluate runs/fsdd-*/checkpoints/best.ckpt data/fsdd.jsonl --split test
+  earshot predict runs/fsdd-*/checkpoints/best.ckpt some.wav more/ --top-k 3
+"""
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False, highlight=False, soft_wrap=True)
+
+
+def _print_summary(title: str, result: Any, out: Path) -> None:
+    from earshot.data.manifest import summarize
+    from earshot.data.sources import report_path
+
+    s = summarize(result.clips) if result.clips else {"clips": 0, "classes": 0, "hours": 0, "splits": {}}
+    c = _console()
+    c.print(f"[bold]{title}[/bold]: wrote {out}")
+    c.print(f"  clips: {s['clips']}   classes: {s['classes']}   hours: {s['hours']:.3f}   splits: {s['splits']}")
+    n = len(result.skipped)
+    c.print(f"  skipped: {n}" + (f"  (report: {report_path(out)})" if n else ""))
+    for reason, k in sorted(result.skipped.reasons().items(), key=lambda kv: -kv[1]):
+        c.print(f"    {k:5d}  {reason}")
+    for item in result.skipped.items[:10]:
+        c.print(f"    - {item}")
+    if n > 10:
+        c.print(f"    ... and {n - 10} more")
+
+
+def cmd_prepare(a: argparse.Namespace) -> int:
+    from earshot.data.sources import prepare
+
+    labels = _labels_arg(a.labels) if getattr(a, "labels", None) else None
+    common = {"strict": a.strict}
+    if a.source == "folder":
+        res = prepare("folder", a.output, root=a.root, val_fraction=a.val_fraction, test_fraction=a.test_fraction,
+                      seed=a.seed, labels=labels, keep_silent=a.keep_silent, **common)
+    elif a.source == "csv":
+        res = prepare("csv", a.output, csv_path=a.csv, audio_dir=a.audio_dir, labels=labels, path_col=a.path_col,
+                      label_col=a.label_col, label_sep=a.label_sep, keep_silent=a.keep_silent, **common)
+    else:
+        res = prepare("fsdd", a.output, root=a.root, **common)
+    _print_summary(f"prepare {a.source}", res, Path(a.output))
+    return 0
+
+
+def _labels_arg(value: str) -> list[str]:
+    p = Path(value)
+    if p.exists():
+        return [x.strip() for x in p.read_text().splitlines() if x.strip()]
+    return [x.strip() for x in value.split(",") if x.strip()]
+
+
+def _report_run(run: Path) -> None:
+    summary = json.loads((run / "summary.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    c = _console()
+    c.print(f"\n[bold]done[/bold] in {summary['train_seconds']:.0f} s; evaluated on the {summary['split']} split "
+            f"({metrics['n_clips']} clips)")
+    keys = ["accuracy", "balanced_accuracy", "top3_accuracy", "map@3"]
+    c.print("  " + "   ".join(f"{k}: {metrics[k]:.4f}" for k in keys if k in metrics))
+    if summary["skipped"]:
+        c.print(f"  skipped {summary['skipped']} clip(s): see {run / 'skipped.json'}")
+    c.print(f"  run folder: [bold]{run}[/bold]")
+    c.print(f"  checkpoint: {run / 'checkpoints' / 'best.ckpt'}")
+    c.print(f"  try:        earshot predict {run / 'checkpoints' / 'best.ckpt'} FILE.wav")
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from earshot.config import load_config
+    from earshot.training.run import train
+
+    if a.resume:
+        run = train(load_config(), resume=a.resume)
+    else:
+        if a.recipe is None:
+            raise EarshotError("train needs a RECIPE.yaml (or --resume RUN_DIR)")
+        recipe, overrides = (None, [a.recipe, *a.overrides]) if "=" in a.recipe and not a.recipe.endswith(".yaml") \
+            else (a.recipe, a.overrides)
+        run = train(load_config(recipe, overrides))
+    _report_run(run)
+    return 0
+
+
+def cmd_quickstart(a: argparse.Namespace) -> int:
+    from earshot.quickstart import run_quickstart
+
+    c = _console()
+    c.print(f"[bold]earshot quickstart[/bold]: built-in synthetic dataset (6 classes) -> log-mel CNN, in {a.workdir}")
+    run = run_quickstart(a.workdir, overrides=a.overrides)
+    _report_run(run)
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from earshot.inference.evaluation import evaluate_checkpoint
+
+    out = Path(a.out) if a.out else Path(a.checkpoint).resolve().parent.parent / f"eval-{Path(a.manifest).stem}"
+    rep = evaluate_checkpoint(a.checkpoint, a.manifest, a.split, out, a.device)
+    c = _console()
+    c.print(f"[bold]evaluate[/bold] {a.checkpoint} on {a.manifest}" + (f" (split {a.split})" if a.split else ""))
+    c.print(f"  clips: {rep['n_clips']}   skipped: {rep['skipped']}")
+    for k in ["accuracy", "balanced_accuracy", "top3_accuracy", "map@3", "top5_accuracy", "map@5"]:
+        if k in rep:
+            c.print(f"  {k:18s} {rep[k]:.4f}")
+    worst = sorted(((v, k) for k, v in rep["per_class_accuracy"].items() if v is not None))[:5]
+    c.print("  lowest classes: " + ", ".join(f"{k} {v:.2f}" for v, k in worst))
+    c.print(f"  wrote {out}/metrics.json, class_accuracy.png, confusion_matrix.png")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from earshot.errors import AudioError
+    from earshot.inference.predictor import Predictor, list_audio
+
+    pred = Predictor.load(a.checkpoint, a.device)
+    files = list_audio(a.inputs)
+    if not files:
+        raise EarshotError(f"no audio files found in {a.inputs}")
+    out = open(a.output, "w", newline="") if a.output else sys.stdout
+    err = sys.stderr
+    rows, failed = [], 0
+    writer = csv.writer(out) if a.format == "csv" else None
+    if writer:
+        writer.writerow(["file"] + [f"{kind}{i + 1}" for i in range(a.top_k) for kind in ("label", "score")])
+    for r in pred.predict_files(files, a.top_k):
+        if isinstance(r, AudioError):
+            failed += 1
+            print(f"error: {r}", file=err)
+            continue
+        for note in r.notes:
+            print(f"note: {r.source}: {note} (the model expects {pred.sample_rate} Hz mono)", file=err)
+        if writer:
+            writer.writerow([r.source] + [x for lab, s in r.top for x in (lab, f"{s:.4f}")])
+        elif a.format == "json":
+            rows.append(r.to_dict())
+        else:
+            print(f"{r.source}\t" + "  ".join(f"{lab} ({s:.3f})" for lab, s in r.top), file=out)
+    if a.format == "json":
+        json.dump(rows, out, indent=2)
+        out.write("\n")
+    if a.output:
+        out.close()
+        print(f"wrote {a.output}", file=err)
+    if failed:
+        print(f"{failed} of {len(files)} file(s) could not be read", file=err)
+    return 1 if failed == len(files) else 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from earshot.models.registry import count_parameters, create_model, list_models, model_spec
+
+    t = Table(title="earshot models")
+    for col in ("name", "params (10 classes)", "input", "sample rate", "front-end", "description"):
+        t.add_column(col)
+    for name in list_models():
+        spec = model_spec(name)
+        m = create_model(name, 10)
+        fe = m.frontend_config
+        t.add_row(name, f"{count_parameters(m) / 1e6:.2f} M", spec.input, f"{fe.sample_rate} Hz",
+                  f"{fe.n_mels} mels, n_fft {fe.n_fft}, hop {fe.hop_length}", spec.description)
+    _console().print(t)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="earshot", description="Train, evaluate and serve audio classifiers.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"earshot {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="show library logs and full tracebacks")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    q = sub.add_parser("quickstart", help="train and evaluate on a built-in synthetic dataset (offline, ~1 min)",
+                       description="Generate a six-class synthetic dataset, train a log-mel CNN on it, evaluate it "
+                                   "and write a run folder (checkpoint, config, metrics.json, plots).")
+    q.add_argument("--workdir", default="earshot-quickstart", help="where data and runs go (default: %(default)s)")
+    q.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. trainer.max_epochs=5")
+    q.set_defaults(fn=cmd_quickstart)
+
+    pr = sub.add_parser("prepare", help="turn a dataset layout into a validated JSONL manifest",
+                        description="Scan a dataset, decode and check every file, and write a JSONL manifest plus "
+                                    "a report of skipped files (MANIFEST.skipped.json).")
+    psub = pr.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    pf = psub.add_parser("folder", help="ROOT/<class>/*.wav (optionally ROOT/{train,val,test}/<class>/)")
+    pf.add_argument("root")
+    pf.add_argument("--val-fraction", type=float, default=0.1, help="without split folders (default: %(default)s)")
+    pf.add_argument("--test-fraction", type=float, default=0.1, help="without split folders (default: %(default)s)")
+    pf.add_argument("--seed", type=int, default=0)
+    pc = psub.add_parser("csv", help="a CSV with a path column and a label column",
+                         description="Columns by header name: path/filename/fname, label/labels/category, and "
+                                     "optional split, fold, verified/manually_verified, onset/offset.")
+    pc.add_argument("csv")
+    pc.add_argument("--audio-dir", help="folder the CSV paths are relative to (default: the CSV's folder)")
+    pc.add_argument("--path-col")
+    pc.add_argument("--label-col")
+    pc.add_argument("--label-sep", default=",", help="separator of several labels in one cell")
+    pd = psub.add_parser("fsdd", help="Free Spoken Digit Dataset ({digit}_{speaker}_{index}.wav; index 0-4 = test)")
+    pd.add_argument("root")
+    for sp in (pf, pc):
+        sp.add_argument("--labels", help="allowed labels: comma-separated, or a file with one per line")
+        sp.add_argument("--keep-silent", action="store_true", help="keep all-silent clips instead of skipping them")
+    for sp in (pf, pc, pd):
+        sp.add_argument("-o", "--output", required=True, help="manifest to write (JSONL)")
+        sp.add_argument("--strict", action="store_true", help="fail on the first bad file instead of skipping it")
+    pr.set_defaults(fn=cmd_prepare)
+
+    t = sub.add_parser("train", help="train from a recipe with key=value overrides",
+                       description="Train a model from a YAML recipe; key=value arguments override it, e.g. "
+                                   "optim.lr=3e-4 model.name=cnn_small. Writes a run folder with checkpoints, "
+                                   "config.yaml, metrics.json and plots.")
+    t.add_argument("recipe", nargs="?", help="recipe YAML (see recipes/)")
+    t.add_argument("overrides", nargs="*", help="key=value config overrides")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("evaluate", help="metrics, class-wise accuracy and confusion matrix of a checkpoint",
+                       description="Accuracy, MAP@k, top-k accuracy, per-class accuracy and the confusion matrix, "
+                                   "written to JSON with a class-wise accuracy chart and a confusion-matrix PNG.")
+    e.add_argument("checkpoint")
+    e.add_argument("manifest")
+    e.add_argument("--split", help="only clips of this split (default: all)")
+    e.add_argument("--out", help="output folder (default: RUN/eval-MANIFEST)")
+    e.add_argument("--device")
+    e.set_defaults(fn=cmd_evaluate)
+
+    pp = sub.add_parser("predict", help="top-k labels for audio files or folders",
+                        description="Predict files of any length, sample rate and channel count: audio is "
+                                    "resampled and mixed down to what the checkpoint expects. A bad file gets a "
+                                    "one-line error and the others are still predicted.")
+    pp.add_argument("checkpoint")
+    pp.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    pp.add_argument("--top-k", type=int, default=3)
+    pp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    pp.add_argument("-o", "--output", help="write predictions to this file instead of stdout")
+    pp.add_argument("--device")
+    pp.set_defaults(fn=cmd_predict)
+
+    m = sub.add_parser("models", help="list registered models", description="List the model registry.")
+    m.set_defaults(fn=cmd_models)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if not getattr(a, "fn", None):
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return a.fn(a)
+    except EarshotError as e:
+        if a.verbose:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyError as e:  # unknown model/task names
+        if a.verbose:
+            raise
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Typed run configuration: dataclasses, YAML recipes that override them, and ``key=value`` overrides.
+
+Each run saves its fully resolved config as ``config.yaml`` beside its results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from earshot.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Where the clips come from and how they are cut into training examples."""
+
+    manifest: str = ""  # JSONL written by `earshot prepare`
+    prepare: dict[str, Any] = field(default_factory=dict)  # e.g. {source: fsdd, root: DIR}: run if manifest is missing
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+    val_fraction: float = 0.1  # carved from train when the manifest has no val split
+    labels: list[str] | None = None  # default: the labels of the training clips, sorted
+    clip_seconds: float = 1.0  # training crop and evaluation window
+    eval_hop_seconds: float | None = None  # default: half a window
+    eval_pooling: str = "mean"  # how window predictions combine into a clip's: mean or max
+    batch_size: int = 32
+    num_workers: int = 0
+    strict: bool = False  # fail on the first bad file instead of skipping it
+    stats_clips: int = 2000  # training clips used to fit per-band normalisation
+    feature_cache: str | None = None  # HDF5 file caching log-mels for the normalisation statistics
+
+
+@dataclass
+class AugmentConfig:
+    """Waveform augmentations applied to training crops."""
+
+    gain_db: float = 0.0  # random gain drawn in [-gain_db, +gain_db]
+
+
+@dataclass
+class ModelConfig:
+    name: str = "cnn_small"
+    args: dict[str, Any] = field(default_factory=dict)
+    frontend: dict[str, Any] = field(default_factory=dict)  # overrides the model's default front-end
+
+
+@dataclass
+class TaskConfig:
+    name: str = "classification"
+    label_smoothing: float = 0.0
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"  # adamw or sgd
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    momentum: float = 0.9
+    schedule: str = "cosine"  # cosine or constant
+    warmup_epochs: float = 1.0
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 30
+    patience: int | None = None  # early stopping on the monitored validation metric
+    accelerator: str = "auto"
+    devices: int = 1
+    precision: str = "32-true"
+    progress_bar: bool = True
+    limit_train_batches: float | int | None = None
+
+
+@dataclass
+class RunConfig:
+    """Everything a training run needs; saved with its results."""
+
+    name: str = "run"
+    out_dir: str = "runs"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def _check_type(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        opts = typing.get_args(tp)
+        if value is None and type(None) in opts:
+            return None
+        for o in opts:
+            if o is type(None):
+                continue
+            try:
+                return _check_type(value, o, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{key}: {value!r} is not a {tp}")
+    if tp is Any:
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return list(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return value
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is float:
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp in (int, str, bool) and type(value) is not tp:
+        if tp is str and isinstance(value, (int, float)):
+            return str(value)
+        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, d: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {d!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if k not in names:
+            near = difflib.get_close_matches(k, names, 1)
+            raise ConfigError(f"unknown config key {key!r}" + (f"; did you mean {prefix + near[0]!r}?" if near else ""))
+        tp = hints[k]
+        kwargs[k] = from_dict(tp, v, key + ".") if dataclasses.is_dataclass(tp) else _check_type(v, tp, key)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def set_key(d: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` in a nested dict, creating levels as needed."""
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise ConfigError(f"cannot set {dotted!r}: {p!r} is not a mapping")
+    d[parts[-1]] = value
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["optim.lr=3e-4", "model.name=cnn_small"]`` -> nested dict; values parsed as YAML."""
+    out: dict[str, Any] = {}
+    for it in items:
+        if "=" not in it:
+            raise ConfigError(f"override {it!r} is not of the form key=value")
+        k, v = it.split("=", 1)
+        try:
+            val = yaml.safe_load(v) if v != "" else ""
+        except yaml.YAMLError:
+            val = v
+        set_key(out, k.strip(), _fix_sci(val))
+    return out
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``over`` into a copy of ``base``."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _yaml_number(v: str) -> Any:
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def load_config(recipe: str | Path | None = None, overrides: Sequence[str] = (), base: RunConfig | None = None) -> RunConfig:
+    """Defaults, then the recipe's YAML, then ``key=value`` overrides."""
+    d = to_dict(base or RunConfig())
+    if recipe is not None:
+        p = Path(recipe)
+        if not p.exists():
+            raise ConfigError(f"recipe not found: {p}")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: invalid YAML ({e})") from None
+        d = merge(d, _fix_sci(loaded))
+    d = merge(d, parse_overrides(overrides))
+    return from_dict(RunConfig, d)
+
+
+def _fix_sci(d: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` as a string; read such strings as floats."""
+    if isinstance(d, dict):
+        return {k: _fix_sci(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_fix_sci(v) for v in d]
+    if isinstance(d, str) and any(c.isdigit() for c in d) and "e" in d.lower():
+        return _yaml_number(d)
+    return d
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,0 +1,193 @@
+"""Clip and event records, a JSONL reader/writer, label validation and the skip report.
+
+Every dataset layout becomes a list of :class:`Clip`; everything downstream reads only these.
+Paths are stored relative to the manifest's folder and resolved when read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from earshot.errors import DataError
+
+
+@dataclass
+class Event:
+    """A strong label: ``label`` sounds from ``onset`` to ``offset`` seconds."""
+
+    onset: float
+    offset: float
+    label: str
+
+
+@dataclass
+class Clip:
+    """One audio file with its labels. Single-label, multi-label and detection share it."""
+
+    id: str
+    path: str
+    duration: float
+    sample_rate: int
+    channels: int
+    labels: list[str] = field(default_factory=list)
+    split: str | None = None
+    fold: int | None = None
+    verified: bool | None = None
+    weight: float = 1.0
+    events: list[Event] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, root: Path | None = None) -> dict[str, Any]:
+        d = asdict(self)
+        if root is not None:
+            d["path"] = os.path.relpath(os.path.abspath(self.path), root)
+        return {k: v for k, v in d.items() if v not in (None, [], {}) or k == "labels"}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], root: Path | None = None) -> "Clip":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown field(s) {sorted(unknown)}")
+        missing = {"id", "path", "duration", "sample_rate", "channels"} - set(d)
+        if missing:
+            raise ValueError(f"missing field(s) {sorted(missing)}")
+        d = dict(d)
+        d["events"] = [Event(**e) for e in d.get("events", [])]
+        if isinstance(d.get("labels"), str):
+            d["labels"] = [d["labels"]]
+        if root is not None and not os.path.isabs(d["path"]):
+            d["path"] = os.path.normpath(os.path.join(root, d["path"]))
+        return cls(**d)
+
+    @property
+    def label(self) -> str:
+        """The single label of a single-label clip."""
+        if len(self.labels) != 1:
+            raise ValueError(f"{self.path}: expected exactly one label, found {self.labels}")
+        return self.labels[0]
+
+
+@dataclass
+class Skipped:
+    """One input that was left out, and why."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class SkipReport:
+    """Inputs left out of a dataset, so that nothing is lost silently."""
+
+    items: list[Skipped] = field(default_factory=list)
+
+    def add(self, path: str | Path, reason: str, line: int | None = None) -> None:
+        self.items.append(Skipped(str(path), reason, line))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def extend(self, other: "SkipReport") -> None:
+        self.items.extend(other.items)
+
+    def reasons(self) -> dict[str, int]:
+        """Counts per kind of reason (the text before any parenthesis or colon)."""
+        out: dict[str, int] = {}
+        for s in self.items:
+            key = s.reason.split("(")[0].split(":")[0].strip()
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    def write(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"count": len(self), "by_reason": self.reasons(),
+                                          "skipped": [asdict(s) for s in self.items]}, indent=2))
+
+
+def write_manifest(path: str | Path, clips: Iterable[Clip]) -> Path:
+    """Write clips as JSONL, one record per line, paths relative to the manifest's folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = path.parent.resolve()
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as f:
+        for c in clips:
+            f.write(json.dumps(c.to_json(root), ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_manifest(path: str | Path, labels: Sequence[str] | None = None) -> list[Clip]:
+    """Read a JSONL manifest. Malformed lines raise :class:`DataError` naming file and line.
+
+    With ``labels``, every clip's labels must be in that list.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "manifest not found")
+    root = path.parent.resolve()
+    clips = []
+    with open(path) as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                clips.append(Clip.from_json(json.loads(line), root))
+            except (ValueError, TypeError) as e:
+                raise DataError(path, f"bad manifest record ({e})", i) from None
+    if not clips:
+        raise DataError(path, "manifest holds no clips")
+    if labels is not None:
+        check_labels(clips, labels, path)
+    return clips
+
+
+def check_labels(clips: Sequence[Clip], labels: Sequence[str], source: str | Path = "manifest") -> None:
+    """Raise :class:`DataError` for the first clip with a label outside ``labels``."""
+    known = set(labels)
+    for i, c in enumerate(clips, 1):
+        bad = [lab for lab in c.labels + [e.label for e in c.events] if lab not in known]
+        if bad:
+            raise DataError(source, f"clip {c.id!r} has label(s) {bad} not in the label list", i)
+
+
+def label_list(clips: Iterable[Clip]) -> list[str]:
+    """Sorted labels used by ``clips`` (weak labels and event labels)."""
+    out: set[str] = set()
+    for c in clips:
+        out.update(c.labels)
+        out.update(e.label for e in c.events)
+    return sorted(out)
+
+
+def select(clips: Iterable[Clip], split: str | None = None, folds: Sequence[int] | None = None) -> list[Clip]:
+    """Clips of one split and/or some folds."""
+    out = list(clips)
+    if split is not None:
+        out = [c for c in out if c.split == split]
+    if folds is not None:
+        fs = set(folds)
+        out = [c for c in out if c.fold in fs]
+    return out
+
+
+def summarize(clips: Sequence[Clip]) -> dict[str, Any]:
+    """Counts a user wants to see after ``prepare``: clips, classes, hours, per split."""
+    splits: dict[str, int] = {}
+    for c in clips:
+        splits[str(c.split)] = splits.get(str(c.split), 0) + 1
+    return {
+        "clips": len(clips),
+        "classes": len(label_list(clips)),
+        "hours": round(sum(c.duration for c in clips) / 3600.0, 4),
+        "splits": splits,
+    }

@@ -1,0 +1,134 @@
+"""Front-ends as ``nn.Module``s inside the model graph: log-mel and raw waveform.
+
+They run on whatever device the model is on and export with it. ``LogMel`` matches
+``librosa.feature.melspectrogram`` (Slaney mel scale and norm, periodic Hann window,
+centred frames with zero padding) followed by ``librosa.power_to_db(ref=1.0, amin=1e-10)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass
+class LogMelConfig:
+    """Settings of the log-mel front-end; ``fmax=None`` means Nyquist."""
+
+    sample_rate: int = 16000
+    n_fft: int = 512
+    win_length: int | None = None
+    hop_length: int = 160
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float | None = None
+    amin: float = 1e-10
+    top_db: float | None = None
+
+    def key(self) -> str:
+        """A short hash of every setting: a feature cache made with other settings has another key."""
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+    def frames(self, n_samples: int) -> int:
+        """Number of frames for ``n_samples`` of audio (centred STFT)."""
+        return 1 + n_samples // self.hop_length
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    f = np.asarray(f, np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, f / f_sp)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """Slaney-normalised triangular mel filters, shape ``(n_mels, n_fft // 2 + 1)``."""
+    fmax = sr / 2 if fmax is None else fmax
+    fft_f = np.linspace(0, sr / 2, 1 + n_fft // 2)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_f[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    w = np.maximum(0, np.minimum(lower, upper))
+    w *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return w.astype(np.float32)
+
+
+class LogMel(nn.Module):
+    """Waveform ``(B, N)`` -> log-mel in dB ``(B, T, F)``."""
+
+    def __init__(self, config: LogMelConfig | None = None):
+        super().__init__()
+        self.config = c = config or LogMelConfig()
+        win = c.win_length or c.n_fft
+        window = torch.hann_window(win, periodic=True)
+        if win < c.n_fft:  # centre a short window in the FFT frame, as librosa does
+            pad = (c.n_fft - win) // 2
+            window = nn.functional.pad(window, (pad, c.n_fft - win - pad))
+        self.register_buffer("window", window, persistent=False)
+        mel = torch.from_numpy(mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax))
+        self.register_buffer("mel_t", mel.T.contiguous(), persistent=False)  # (n_freq, F)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        spec = torch.stft(x, c.n_fft, c.hop_length, window=self.window, center=True,
+                          pad_mode="constant", return_complex=True)  # (B, n_freq, T)
+        power = spec.real.square() + spec.imag.square()
+        mel = torch.matmul(power.transpose(1, 2), self.mel_t)  # (B, T, F)
+        db = 10.0 * torch.log10(torch.clamp(mel, min=c.amin))
+        if c.top_db is not None:
+            db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - c.top_db)
+        return db
+
+
+class Normalize(nn.Module):
+    """Per-band standardisation with statistics fitted on the training set: ``(B, T, F)``."""
+
+    def __init__(self, n_bands: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_bands))
+        self.register_buffer("std", torch.ones(n_bands))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    @torch.no_grad()
+    def set_stats(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.std.copy_(torch.clamp(torch.as_tensor(std, dtype=torch.float32), min=1e-5))
+
+
+class BandStats:
+    """Streaming per-band mean and standard deviation over ``(T, F)`` feature blocks."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.s: np.ndarray | None = None
+        self.s2: np.ndarray | None = None
+
+    def update(self, feats: np.ndarray) -> None:
+        f = feats.reshape(-1, feats.shape[-1]).astype(np.float64)
+        if self.s is None:
+            self.s, self.s2 = np.zeros(f.shape[1]), np.zeros(f.shape[1])
+        self.n += f.shape[0]
+        self.s += f.sum(0)
+        self.s2 += (f**2).sum(0)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.n or self.s is None or self.s2 is None:
+            raise ValueError("no features seen")
+        mean = self.s / self.n
+        return mean.astype(np.float32), np.sqrt(np.maximum(self.s2 / self.n - mean**2, 1e-10)).astype(np.float32)

@@ -1,0 +1,43 @@
+"""Evaluate a checkpoint on a manifest and write metrics and figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from earshot.data.manifest import SkipReport, read_manifest, select
+from earshot.errors import DataError
+from earshot.inference.predictor import Predictor
+from earshot.report.plots import class_accuracy_plot, confusion_plot
+
+
+def write_evaluation(report: dict[str, Any], out_dir: str | Path, prefix: str = "") -> dict[str, Path]:
+    """``metrics.json``, ``class_accuracy.png`` and ``confusion_matrix.png`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"metrics": out / f"{prefix}metrics.json", "class_accuracy": out / f"{prefix}class_accuracy.png",
+             "confusion_matrix": out / f"{prefix}confusion_matrix.png"}
+    paths["metrics"].write_text(json.dumps(report, indent=2))
+    class_accuracy_plot(report, paths["class_accuracy"])
+    confusion_plot(report, paths["confusion_matrix"])
+    return paths
+
+
+def evaluate_checkpoint(checkpoint: str | Path, manifest: str | Path, split: str | None = None,
+                        out_dir: str | Path | None = None, device: str | None = None) -> dict[str, Any]:
+    """Metrics of ``checkpoint`` on the clips of ``manifest`` (one split, or all), written to ``out_dir``."""
+    pred = Predictor.load(checkpoint, device)
+    clips = select(read_manifest(manifest), split)
+    if not clips:
+        raise DataError(manifest, f"no clips in split {split!r}")
+    skipped = SkipReport()
+    report = pred.evaluate(clips, skipped)
+    report["split"] = split
+    report["checkpoint"] = str(checkpoint)
+    if out_dir is not None:
+        paths = write_evaluation(report, out_dir)
+        if len(skipped):
+            skipped.write(Path(out_dir) / "eval_skipped.json")
+        report["files"] = {k: str(v) for k, v in paths.items()}
+    return report

@@ -1,0 +1,149 @@
+"""Load a checkpoint and predict files or arrays of any length, rate and channel count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from earshot.audio.io import AUDIO_EXTENSIONS, fix_length, load_audio, resample, to_mono
+from earshot.data.loading import AudioStore, WindowDataset, pool_windows, window_starts
+from earshot.data.manifest import Clip, SkipReport
+from earshot.errors import AudioError, DataError
+from earshot.training.checkpoint import load_checkpoint
+
+
+@dataclass
+class Prediction:
+    """Top-k labels for one input, plus the full probability vector and any notes."""
+
+    source: str
+    top: list[tuple[str, float]]
+    probs: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.top[0][0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.source, "top": [{"label": lab, "score": round(s, 6)} for lab, s in self.top],
+                "notes": self.notes}
+
+
+class Predictor:
+    """Windowed inference with a trained model; build with :meth:`load` or :func:`earshot.load`."""
+
+    def __init__(self, model: torch.nn.Module, task: Any, meta: dict[str, Any], device: str | None = None,
+                 batch_size: int = 64):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.task = task
+        self.meta = meta
+        self.batch_size = batch_size
+        inf = meta["inference"]
+        self.sample_rate: int = model.sample_rate
+        self.win = int(round(inf["clip_seconds"] * self.sample_rate))
+        self.hop = max(1, int(round(inf["hop_seconds"] * self.sample_rate)))
+        self.pooling: str = inf["pooling"]
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> "Predictor":
+        ck = load_checkpoint(path)
+        return cls(ck.model, ck.task, ck.meta, device)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.task.labels
+
+    @torch.no_grad()
+    def _window_probs(self, batch: torch.Tensor) -> np.ndarray:
+        return self.task.probabilities(self.model(batch.to(self.device))).cpu().numpy()
+
+    def predict_array(self, x: np.ndarray, sample_rate: int, top_k: int = 3, source: str = "<array>") -> Prediction:
+        """Predict a waveform ``(N,)`` or ``(C, N)`` at ``sample_rate``."""
+        notes = []
+        x = np.asarray(x, np.float32)
+        if x.ndim == 2:
+            notes.append(f"mixed {x.shape[0]} channels down to mono")
+            x = to_mono(x)
+        if sample_rate != self.sample_rate:
+            notes.append(f"resampled {sample_rate} Hz -> {self.sample_rate} Hz")
+            x = resample(x, sample_rate, self.sample_rate)
+        if len(x) == 0:
+            raise AudioError(source, "zero-length audio (no samples)")
+        starts = window_starts(len(x), self.win, self.hop)
+        probs = []
+        for i in range(0, len(starts), self.batch_size):
+            chunk = np.stack([fix_length(x, self.win, s) for s in starts[i : i + self.batch_size]])
+            probs.append(self._window_probs(torch.from_numpy(chunk)))
+        p = np.concatenate(probs)
+        clip = pool_windows(p, np.zeros(len(p), np.int64), 1, self.pooling)[0]
+        return Prediction(source, self.task.decode(clip, top_k), clip, notes)
+
+    def predict(self, path: str | Path, top_k: int = 3) -> Prediction:
+        """Predict one audio file; raises :class:`AudioError` for a bad file."""
+        x, sr = load_audio(path, None, mono=False)
+        return self.predict_array(x if x.shape[0] > 1 else x[0], sr, top_k, str(path))
+
+    def predict_files(self, paths: Sequence[str | Path], top_k: int = 3) -> Iterator[Prediction | AudioError]:
+        """Predict many files; a bad file yields its :class:`AudioError` and the rest go on."""
+        for p in paths:
+            try:
+                yield self.predict(p, top_k)
+            except AudioError as e:
+                yield e
+
+    def predict_clips(self, clips: Sequence[Clip], skipped: SkipReport | None = None) -> tuple[np.ndarray, list[Clip]]:
+        """Pooled probabilities ``(N, C)`` for manifest clips that decode; the rest go to ``skipped``."""
+        store = AudioStore(clips, self.sample_rate, skipped=skipped)
+        ds = WindowDataset(store.clips, store, None, self.win, self.hop)
+        loader = torch.utils.data.DataLoader(ds, batch_size=self.batch_size)
+        probs, idx = [], []
+        for b in loader:
+            probs.append(self._window_probs(b["audio"]))
+            idx.append(b["clip_index"].numpy())
+        if not probs:
+            return np.zeros((0, len(self.labels))), []
+        return pool_windows(np.concatenate(probs), np.concatenate(idx), len(store.clips), self.pooling), store.clips
+
+    def evaluate(self, clips: Sequence[Clip], skipped: SkipReport | None = None) -> dict[str, Any]:
+        """Task metrics on labelled clips (accuracy, MAP@k, per-class, confusion matrix)."""
+        report = skipped if skipped is not None else SkipReport()
+        known = set(self.labels)
+        usable = []
+        for c in clips:
+            bad = [lab for lab in c.labels if lab not in known]
+            if bad or not c.labels:
+                report.add(c.path, f"label(s) {bad or c.labels} not among the checkpoint's labels")
+            else:
+                usable.append(c)
+        if not usable:
+            raise DataError("manifest", "no clip has a label the checkpoint knows")
+        probs, kept = self.predict_clips(usable, report)
+        targets = np.array([self.task.target(c) for c in kept])
+        out = self.task.evaluate(probs, targets)
+        out["skipped"] = len(report)
+        return out
+
+
+def list_audio(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand folders into their audio files (recursively); files are kept as given."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS))
+        else:
+            out.append(p)
+    return out
+
+
+def load(path: str | Path, device: str | None = None) -> Predictor:
+    """``earshot.load("run/checkpoints/best.ckpt").predict("dog.wav")``."""
+    return Predictor.load(path, device)
+
+
+__all__ = ["Prediction", "Predictor", "list_audio", "load"]

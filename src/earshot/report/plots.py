@@ -1,0 +1,59 @@
+"""Figures written with every evaluation: class-wise accuracy and the confusion matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def class_accuracy_plot(report: dict[str, Any], path: str | Path, title: str = "Class-wise accuracy") -> Path:
+    """Horizontal bars of per-class accuracy, sorted, with the overall accuracy marked."""
+    items = [(k, v) for k, v in report["per_class_accuracy"].items() if v is not None]
+    items.sort(key=lambda kv: kv[1])
+    labels = [k for k, _ in items]
+    vals = [v for _, v in items]
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(items) + 1)))
+    ax.barh(range(len(vals)), vals, color="#3b7dd8")
+    ax.set_yticks(range(len(vals)), labels, fontsize=8)
+    ax.axvline(report["accuracy"], color="#d8453b", linestyle="--", label=f"overall {report['accuracy']:.3f}")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("accuracy")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def confusion_plot(report: dict[str, Any], path: str | Path, normalize: bool = True) -> Path:
+    """Confusion matrix (rows = true class), row-normalised by default."""
+    cm = np.asarray(report["confusion_matrix"], np.float64)
+    labels = report["labels"]
+    if normalize:
+        cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    n = len(labels)
+    size = max(4.0, 0.32 * n + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), labels, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j] > 0:
+                    ax.text(j, i, f"{cm[i, j]:.2f}" if normalize else int(cm[i, j]), ha="center", va="center",
+                            fontsize=6, color="white" if cm[i, j] > 0.5 else "black")
+    fig.colorbar(im, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

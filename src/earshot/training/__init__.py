@@ -1,0 +1,1 @@
+"""Training: the Lightning module, checkpoints and the run driver."""

@@ -1,0 +1,203 @@
+"""The training driver: config in, run folder out (checkpoints, config, metrics, plots)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from earshot.config import RunConfig, from_dict, save_config, to_dict
+from earshot.data.loading import AudioStore, CropDataset, WindowDataset
+from earshot.data.manifest import Clip, SkipReport, label_list, read_manifest
+from earshot.data.sources import prepare
+from earshot.data.sources.common import stable_fraction
+from earshot.errors import ConfigError, DataError
+from earshot.features.frontends import BandStats
+from earshot.models.registry import AudioModel, create_model
+from earshot.tasks import create_task
+
+log = logging.getLogger("earshot")
+
+
+@dataclass
+class Splits:
+    train: list[Clip]
+    val: list[Clip]
+    test: list[Clip]
+
+
+def split_clips(clips: list[Clip], cfg: RunConfig, skipped: SkipReport) -> tuple[Splits, list[str]]:
+    """Train/val/test clips and the label list; clips with unknown labels are reported."""
+    d = cfg.data
+    train = [c for c in clips if c.split == d.train_split or c.split is None]
+    val = [c for c in clips if c.split == d.val_split]
+    test = [c for c in clips if c.split == d.test_split]
+    if not train:
+        raise DataError(d.manifest, f"no training clips (split {d.train_split!r})")
+    if not val:  # carve a stable validation part from train
+        val = [c for c in train if stable_fraction(c.id, cfg.seed) < d.val_fraction]
+        train = [c for c in train if stable_fraction(c.id, cfg.seed) >= d.val_fraction]
+    labels = list(d.labels) if d.labels else label_list(train)
+    known = set(labels)
+
+    def keep(cs: list[Clip], where: str) -> list[Clip]:
+        out = []
+        for c in cs:
+            if len(c.labels) != 1:
+                skipped.add(c.path, f"{where} clip has {len(c.labels)} labels; classification needs exactly one")
+            elif c.label not in known:
+                skipped.add(c.path, f"{where} clip label {c.label!r} is absent from the training labels")
+            else:
+                out.append(c)
+        return out
+
+    return Splits(keep(train, "train"), keep(val, "val"), keep(test, "test")), labels
+
+
+def fit_normalization(model: AudioModel, clips: list[Clip], store: AudioStore, cfg: RunConfig) -> None:
+    """Per-band mean/std of the log-mel over (up to ``stats_clips``) training clips."""
+    rng = np.random.default_rng(cfg.seed)
+    chosen = [clips[i] for i in sorted(rng.permutation(len(clips))[: cfg.data.stats_clips])]
+    stats = BandStats()
+    cache = None
+    if cfg.data.feature_cache:
+        from earshot.features.cache import FeatureCache
+
+        cache = FeatureCache(cfg.data.feature_cache, model.frontend_config)
+    with torch.no_grad():
+        for c in chosen:
+            def compute(c: Clip = c) -> np.ndarray:
+                return model.frontend(torch.from_numpy(store[c.id])[None])[0].numpy()
+
+            stats.update(cache.get(c.path, compute) if cache else compute())
+    if cache:
+        cache.close()
+    model.norm.set_stats(*stats.result())
+
+
+def new_run_dir(cfg: RunConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run = Path(cfg.out_dir) / f"{cfg.name}-{stamp}"
+    i = 1
+    while run.exists():
+        run = Path(cfg.out_dir) / f"{cfg.name}-{stamp}-{i}"
+        i += 1
+    run.mkdir(parents=True)
+    return run
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*number of training batches.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+    warnings.filterwarnings("ignore", ".*torch.jit.*")
+
+
+def ensure_manifest(cfg: RunConfig) -> Path:
+    """The manifest path; runs ``data.prepare`` first when the manifest does not exist yet."""
+    m = Path(cfg.data.manifest) if cfg.data.manifest else None
+    if m is None:
+        raise ConfigError("data.manifest is not set (a JSONL written by `earshot prepare`)")
+    if not m.exists() and cfg.data.prepare:
+        spec = dict(cfg.data.prepare)
+        source = spec.pop("source", None)
+        if source is None:
+            raise ConfigError("data.prepare needs a 'source' (folder, csv, fsdd)")
+        res = prepare(source, m, **spec)
+        log.info("prepared %s: %d clips, %d skipped", m, len(res.clips), len(res.skipped))
+    return m
+
+
+def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
+    """Train, keep best/last checkpoints, evaluate the best on the test split; return the run folder.
+
+    With ``resume`` (a run folder), the saved config is reused and training continues from
+    ``checkpoints/last.ckpt``.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from earshot.inference.evaluation import write_evaluation
+    from earshot.inference.predictor import Predictor
+    from earshot.training.checkpoint import build_meta, load_checkpoint
+    from earshot.training.module import EarshotModule
+
+    _quiet_lightning()
+    ckpt_path = None
+    if resume is not None:
+        run = Path(resume)
+        import yaml
+
+        cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
+        ckpt_path = run / "checkpoints" / "last.ckpt"
+        if not ckpt_path.exists():
+            raise DataError(ckpt_path, "no last checkpoint to resume from")
+    else:
+        run = new_run_dir(cfg)
+    L.seed_everything(cfg.seed, verbose=False)
+    t0 = time.time()
+    manifest = ensure_manifest(cfg)
+    skipped = SkipReport()
+    splits, labels = split_clips(read_manifest(manifest), cfg, skipped)
+    task = create_task(cfg.task.name, labels, label_smoothing=cfg.task.label_smoothing)
+    model = create_model(cfg.model.name, len(labels), frontend=cfg.model.frontend, **cfg.model.args)
+    sr = model.sample_rate
+    train_store = AudioStore(splits.train, sr, cfg.data.strict, skipped)
+    val_store = AudioStore(splits.val, sr, cfg.data.strict, skipped)
+    if not train_store.clips or not val_store.clips:
+        raise DataError(manifest, "no usable training or validation clips left after skipping bad files")
+    save_config(cfg, run / "config.yaml")
+    fit_normalization(model, train_store.clips, train_store, cfg)
+    win = int(round(cfg.data.clip_seconds * sr))
+    hop_s = cfg.data.eval_hop_seconds or cfg.data.clip_seconds / 2
+    hop = max(1, int(round(hop_s * sr)))
+    train_ds = CropDataset(train_store.clips, train_store, task.target, win, cfg.seed, cfg.augment.gain_db)
+    val_ds = WindowDataset(val_store.clips, val_store, task.target, win, hop)
+    dl = torch.utils.data.DataLoader
+    train_dl = dl(train_ds, batch_size=cfg.data.batch_size, shuffle=True, drop_last=len(train_ds) > cfg.data.batch_size,
+                  num_workers=cfg.data.num_workers, persistent_workers=cfg.data.num_workers > 0)
+    val_dl = dl(val_ds, batch_size=cfg.data.batch_size * 2, num_workers=cfg.data.num_workers)
+    meta = build_meta(model, task, cfg.data.clip_seconds, hop_s, cfg.data.eval_pooling, to_dict(cfg))
+    module = EarshotModule(model, task, cfg.optim, cfg.data, meta, n_val_clips=len(val_store.clips))
+    monitor = f"val/{task.monitor}"
+    callbacks: list[Any] = [ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor=monitor, mode="max",
+                                            save_last=True, auto_insert_metric_name=False)]
+    if cfg.trainer.patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=cfg.trainer.patience))
+    trainer = L.Trainer(
+        max_epochs=cfg.trainer.max_epochs, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+        precision=cfg.trainer.precision, default_root_dir=run, callbacks=callbacks,
+        logger=[CSVLogger(run, name="logs", version=""), TensorBoardLogger(run, name="tensorboard", version="")],
+        enable_progress_bar=cfg.trainer.progress_bar, num_sanity_val_steps=0, log_every_n_steps=10,
+        limit_train_batches=cfg.trainer.limit_train_batches, enable_model_summary=False,
+    )
+    trainer.fit(module, train_dl, val_dl, ckpt_path=ckpt_path)
+    train_seconds = time.time() - t0
+    best = run / "checkpoints" / "best.ckpt"
+    if not best.exists():
+        best = run / "checkpoints" / "last.ckpt"
+    ck = load_checkpoint(best)
+    pred = Predictor(ck.model, ck.task, ck.meta, device="cpu" if cfg.trainer.accelerator == "cpu" else None)
+    eval_split, eval_clips = ("test", splits.test) if splits.test else ("val", val_store.clips)
+    report = pred.evaluate(eval_clips, skipped)
+    report["split"] = eval_split
+    report["train_seconds"] = round(train_seconds, 1)
+    report["epochs"] = trainer.current_epoch
+    report["best_checkpoint"] = str(best)
+    write_evaluation(report, run)
+    skipped.write(run / "skipped.json")
+    summary = {"run": str(run), "split": eval_split, "accuracy": report["accuracy"],
+               "map@3": report.get("map@3"), "train_seconds": report["train_seconds"], "skipped": len(skipped)}
+    (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    return run
