@@ -168,20 +168,19 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def cmd_models(a: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from earshot.models.registry import count_parameters, create_model, list_models, model_spec
 
-    t = Table(title="earshot models")
-    for col in ("name", "params (10 classes)", "input", "sample rate", "front-end", "description"):
-        t.add_column(col)
+    rows = [("name", "params", "input", "rate", "front-end", "description")]
     for name in list_models():
         spec = model_spec(name)
         m = create_model(name, 10)
         fe = m.frontend_config
-        t.add_row(name, f"{count_parameters(m) / 1e6:.2f} M", spec.input, f"{fe.sample_rate} Hz",
-                  f"{fe.n_mels} mels, n_fft {fe.n_fft}, hop {fe.hop_length}", spec.description)
-    _console().print(t)
+        rows.append((name, f"{count_parameters(m) / 1e6:.2f}M", spec.input, f"{fe.sample_rate} Hz",
+                     f"{fe.n_mels} mels/{fe.n_fft}/{fe.hop_length}", spec.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5])
+    print("\nparams are counted for 10 classes; front-end is mels/n_fft/hop, overridable with model.frontend.*")
     return 0
 
 

@@ -171,22 +171,27 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     meta = build_meta(model, task, cfg.data.clip_seconds, hop_s, cfg.data.eval_pooling, to_dict(cfg))
     module = EarshotModule(model, task, cfg.optim, cfg.data, meta, n_val_clips=len(val_store.clips))
     monitor = f"val/{task.monitor}"
-    callbacks: list[Any] = [ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor=monitor, mode="max",
-                                            save_last=True, auto_insert_metric_name=False)]
+    ckdir = run / "checkpoints"
+    callbacks: list[Any] = [  # best by the task's metric, and the latest epoch (for --resume)
+        ModelCheckpoint(dirpath=ckdir, filename="best", monitor=monitor, mode="max", enable_version_counter=False),
+        ModelCheckpoint(dirpath=ckdir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
+    ]
     if cfg.trainer.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=cfg.trainer.patience))
+    # a resumed run logs beside the first part instead of overwriting it
+    log_version = "" if ckpt_path is None else f"resumed-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     trainer = L.Trainer(
         max_epochs=cfg.trainer.max_epochs, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         precision=cfg.trainer.precision, default_root_dir=run, callbacks=callbacks,
-        logger=[CSVLogger(run, name="logs", version=""), TensorBoardLogger(run, name="tensorboard", version="")],
+        logger=[CSVLogger(run, name="logs", version=log_version), TensorBoardLogger(run, name="tensorboard", version=log_version)],
         enable_progress_bar=cfg.trainer.progress_bar, num_sanity_val_steps=0, log_every_n_steps=10,
         limit_train_batches=cfg.trainer.limit_train_batches, enable_model_summary=False,
     )
     trainer.fit(module, train_dl, val_dl, ckpt_path=ckpt_path)
     train_seconds = time.time() - t0
-    best = run / "checkpoints" / "best.ckpt"
+    best = ckdir / "best.ckpt"
     if not best.exists():
-        best = run / "checkpoints" / "last.ckpt"
+        best = ckdir / "last.ckpt"
     ck = load_checkpoint(best)
     pred = Predictor(ck.model, ck.task, ck.meta, device="cpu" if cfg.trainer.accelerator == "cpu" else None)
     eval_split, eval_clips = ("test", splits.test) if splits.test else ("val", val_store.clips)

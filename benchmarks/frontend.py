@@ -1,0 +1,78 @@
+"""Log-mel front-end vs librosa: agreement in dB and throughput on a batch of 64 five-second clips.
+
+    python benchmarks/frontend.py [--repeats 5] [--threads N]
+
+Prints, for each front-end setting, the maximum absolute difference in dB against
+``librosa.feature.melspectrogram`` + ``power_to_db`` (same settings, float32) and clips per
+second for earshot (torch) and librosa, with their ratio. Targets: <= 1e-3 dB, >= 3x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from earshot.features.frontends import LogMel, LogMelConfig
+
+SETTINGS = {
+    "seed000 32k/2048/1024/64": LogMelConfig(sample_rate=32000, n_fft=2048, hop_length=1024, n_mels=64, fmin=50.0),
+    "default 16k/512/160/64": LogMelConfig(sample_rate=16000, n_fft=512, hop_length=160, n_mels=64),
+    "fsdd 8k/512(256)/80/64": LogMelConfig(sample_rate=8000, n_fft=512, win_length=256, hop_length=80, n_mels=64,
+                                           fmin=20.0),
+}
+
+
+def librosa_logmel(x: np.ndarray, c: LogMelConfig) -> np.ndarray:
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=x, sr=c.sample_rate, n_fft=c.n_fft, win_length=c.win_length,
+                                         hop_length=c.hop_length, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax)
+    return librosa.power_to_db(mel, ref=1.0, amin=c.amin, top_db=None).transpose(0, 2, 1)  # (B, T, F)
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--threads", type=int, default=None)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    import librosa
+
+    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
+          f"torch {torch.__version__}, librosa {librosa.__version__}")
+    print(f"batch: {a.batch} clips x {a.seconds:g} s, median of {a.repeats}")
+    print(f"{'setting':28s} {'max |diff| dB':>13s} {'earshot clips/s':>16s} {'librosa clips/s':>16s} {'ratio':>6s}")
+    rng = np.random.default_rng(0)
+    for name, c in SETTINGS.items():
+        x = (rng.standard_normal((a.batch, int(a.seconds * c.sample_rate))) * 0.1).astype(np.float32)
+        fe = LogMel(c).eval()
+        xt = torch.from_numpy(x)
+        with torch.inference_mode():
+            ours = fe(xt).numpy()
+            t_ours = timed(lambda: fe(xt), a.repeats)
+        ref = librosa_logmel(x, c)
+        t_ref = timed(lambda: librosa_logmel(x, c), a.repeats)
+        diff = float(np.abs(ours - ref).max())
+        print(f"{name:28s} {diff:13.2e} {a.batch / t_ours:16.1f} {a.batch / t_ref:16.1f} {t_ref / t_ours:6.1f}")
+
+
+if __name__ == "__main__":
+    main()

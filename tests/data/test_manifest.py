@@ -1,0 +1,61 @@
+import json
+
+import pytest
+
+from earshot.data.manifest import Clip, Event, check_labels, label_list, read_manifest, summarize, write_manifest
+from earshot.errors import DataError
+
+
+def _clip(i, labels=("dog",), **kw):
+    return Clip(id=f"c{i}", path=f"/data/audio/c{i}.wav", duration=1.5, sample_rate=16000, channels=1,
+                labels=list(labels), **kw)
+
+
+def test_roundtrip_keeps_every_field(tmp_path):
+    clips = [_clip(0, split="train", fold=2, verified=False, weight=0.5,
+                   events=[Event(0.1, 0.9, "dog")], extra={"speaker": "x"}), _clip(1, ("cat",), split="test")]
+    m = write_manifest(tmp_path / "m" / "manifest.jsonl", clips)
+    first = json.loads(m.read_text().splitlines()[0])
+    assert not first["path"].startswith("/")  # stored relative to the manifest folder
+    back = read_manifest(m)
+    assert back == clips
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    m = write_manifest(tmp_path / "m.jsonl", [_clip(0), _clip(1)])
+    lines = m.read_text().splitlines()
+    m.write_text(lines[0] + "\n{not json\n")
+    with pytest.raises(DataError, match=r"m.jsonl:2: bad manifest record"):
+        read_manifest(m)
+    m.write_text(lines[0] + "\n" + json.dumps({"id": "x", "path": "a.wav"}) + "\n")
+    with pytest.raises(DataError, match=r":2: .*missing field"):
+        read_manifest(m)
+    m.write_text(json.dumps({**json.loads(lines[0]), "colour": "red"}) + "\n")
+    with pytest.raises(DataError, match=r":1: .*unknown field"):
+        read_manifest(m)
+
+
+def test_label_missing_from_label_list(tmp_path):
+    m = write_manifest(tmp_path / "m.jsonl", [_clip(0), _clip(1, ("cat",))])
+    with pytest.raises(DataError, match=r"m.jsonl:2: clip 'c1' has label\(s\) \['cat'\] not in the label list"):
+        read_manifest(m, labels=["dog"])
+    check_labels(read_manifest(m), ["dog", "cat"])
+
+
+def test_missing_and_empty_manifest(tmp_path):
+    with pytest.raises(DataError, match="manifest not found"):
+        read_manifest(tmp_path / "nope.jsonl")
+    (tmp_path / "e.jsonl").write_text("\n")
+    with pytest.raises(DataError, match="no clips"):
+        read_manifest(tmp_path / "e.jsonl")
+
+
+def test_single_label_accessor_and_summary():
+    clips = [_clip(0, split="train"), _clip(1, ("cat", "dog"), split="val")]
+    assert clips[0].label == "dog"
+    with pytest.raises(ValueError):
+        clips[1].label
+    assert label_list(clips) == ["cat", "dog"]
+    s = summarize(clips)
+    assert s["clips"] == 2 and s["classes"] == 2 and s["splits"] == {"train": 1, "val": 1}
+    assert s["hours"] == round(3.0 / 3600, 4)
