@@ -32,7 +32,7 @@ def main(overrides: list[str]) -> None:
     m = json.loads((run / "metrics.json").read_text())
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}")
-    print(f"model: {cfg.model.name}  epochs: {m['epochs'] + 1}  overrides: {overrides or '-'}")
+    print(f"model: {cfg.model.name}  epochs: {m['epochs']}  overrides: {overrides or '-'}")
     print(f"test clips: {m['n_clips']}  accuracy: {m['accuracy']:.4f}  map@3: {m['map@3']:.4f}  "
           f"skipped: {m['skipped']}")
     print(f"wall: {wall:.0f} s (prepare + train + evaluate)   run: {run}")

@@ -38,6 +38,8 @@ def _print_summary(title: str, result: Any, out: Path) -> None:
     c.print(f"[bold]{title}[/bold]: wrote {out}")
     c.print(f"  clips: {s['clips']}   classes: {s['classes']}   hours: {s['hours']:.3f}   splits: {s['splits']}")
     n = len(result.skipped)
+    if getattr(result, "excluded", 0):
+        c.print(f"  excluded by option: {result.excluded}")
     c.print(f"  skipped: {n}" + (f"  (report: {report_path(out)})" if n else ""))
     for reason, k in sorted(result.skipped.reasons().items(), key=lambda kv: -kv[1]):
         c.print(f"    {k:5d}  {reason}")
@@ -45,6 +47,8 @@ def _print_summary(title: str, result: Any, out: Path) -> None:
         c.print(f"    - {item}")
     if n > 10:
         c.print(f"    ... and {n - 10} more")
+    for item in result.skipped.notes[:10]:
+        c.print(f"  note: {item}")
 
 
 def cmd_prepare(a: argparse.Namespace) -> int:
@@ -58,8 +62,16 @@ def cmd_prepare(a: argparse.Namespace) -> int:
     elif a.source == "csv":
         res = prepare("csv", a.output, csv_path=a.csv, audio_dir=a.audio_dir, labels=labels, path_col=a.path_col,
                       label_col=a.label_col, label_sep=a.label_sep, keep_silent=a.keep_silent, **common)
+    elif a.source == "files":
+        res = prepare("files", a.output, root=a.root, pattern=a.pattern, n_folds=a.folds, seed=a.seed, **common)
+    elif a.source == "esc50":
+        res = prepare("esc50", a.output, root=a.root, esc10=a.esc10, **common)
+    elif a.source == "fsdkaggle2018":
+        res = prepare("fsdkaggle2018", a.output, root=a.root, verified_only=a.verified_only,
+                      unverified_weight=a.unverified_weight, holdout_fold=a.holdout_fold or None,
+                      n_folds=a.folds, **common)
     else:
-        res = prepare("fsdd", a.output, root=a.root, **common)
+        res = prepare(a.source, a.output, root=a.root, **common)
     _print_summary(f"prepare {a.source}", res, Path(a.output))
     return 0
 
@@ -95,8 +107,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     else:
         if a.recipe is None:
             raise EarshotError("train needs a RECIPE.yaml (or --resume RUN_DIR)")
-        recipe, overrides = (None, [a.recipe, *a.overrides]) if "=" in a.recipe and not a.recipe.endswith(".yaml") \
-            else (a.recipe, a.overrides)
+        recipe, overrides = _recipe_and_overrides(a)
         run = train(load_config(recipe, overrides))
     _report_run(run)
     return 0
@@ -167,6 +178,52 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 1 if failed == len(files) else 0
 
 
+def _recipe_and_overrides(a: argparse.Namespace) -> tuple[str | None, list[str]]:
+    if a.recipe is not None and "=" in a.recipe and not a.recipe.endswith((".yaml", ".yml")):
+        return None, [a.recipe, *a.overrides]
+    return a.recipe, list(a.overrides)
+
+
+def cmd_cv(a: argparse.Namespace) -> int:
+    from earshot.config import load_config
+    from earshot.training.cv import cross_validate
+
+    recipe, overrides = _recipe_and_overrides(a)
+    folds_arg = [o for o in overrides if o.startswith("folds=")]
+    overrides = [o for o in overrides if not o.startswith("folds=")]
+    if not folds_arg:
+        raise EarshotError("cv needs folds=1,2,3,4,5 (the folds to hold out in turn)")
+    folds = [int(f) for f in folds_arg[-1].split("=", 1)[1].strip("[]").split(",") if f.strip()]
+    s = cross_validate(load_config(recipe, overrides), folds)
+    c = _console()
+    c.print(f"\n[bold]{len(folds)}-fold cross-validation[/bold] ({s['train_seconds']:.0f} s of training)")
+    for r in s["folds"]:
+        c.print(f"  fold {r['fold']}: accuracy {r['accuracy']:.4f}   {r['run']}")
+    for k in ("accuracy", "balanced_accuracy", "map@3", "mAP"):
+        if k in s:
+            c.print(f"  {k:18s} {s[k]['mean']:.4f} ± {s[k]['std']:.4f}")
+    c.print(f"  summary: {s['summary_file']}")
+    return 0
+
+
+def cmd_submit(a: argparse.Namespace) -> int:
+    from earshot.inference.submission import kaggle_submission
+
+    sample = a.sample_submission or str(Path(a.audio_dir).parent / "sample_submission.csv")
+    r = kaggle_submission(a.checkpoint, a.audio_dir, sample, a.output, a.top_k, a.device)
+    print(f"wrote {r['file']}: {r['rows']} rows in the order of {sample}")
+    for e in r["failed"]:
+        print(f"error: {e} (row filled with the most frequent predictions: {r['fallback']})", file=sys.stderr)
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from earshot.report.html import build_report
+
+    print(f"wrote {build_report(a.run_dir, a.output, a.wrong)}")
+    return 0
+
+
 def cmd_models(a: argparse.Namespace) -> int:
     from earshot.models.registry import count_parameters, create_model, list_models, model_spec
 
@@ -217,10 +274,29 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--label-sep", default=",", help="separator of several labels in one cell")
     pd = psub.add_parser("fsdd", help="Free Spoken Digit Dataset ({digit}_{speaker}_{index}.wav; index 0-4 = test)")
     pd.add_argument("root")
+    pfi = psub.add_parser("files", help="a flat folder whose file names carry the label (e.g. cough168.wav)",
+                          description="Label = first regex group on the file name; stratified folds for CV.")
+    pfi.add_argument("root")
+    pfi.add_argument("--pattern", default=r"^([A-Za-z]+)", help="label regex on the file stem (default: %(default)s)")
+    pfi.add_argument("--folds", type=int, default=5)
+    pfi.add_argument("--seed", type=int, default=0)
+    pe = psub.add_parser("esc50", help="ESC-50: audio/ and meta/esc50.csv, 5 folds")
+    pe.add_argument("root")
+    pe.add_argument("--esc10", action="store_true", help="only the ESC-10 subset")
+    pu = psub.add_parser("urbansound8k", help="UrbanSound8K: audio/fold1..10 and metadata/UrbanSound8K.csv")
+    pu.add_argument("root")
+    pk = psub.add_parser("fsdkaggle2018", help="FSDKaggle2018 / DCASE 2018 Task 2 (train.csv, audio_train/, ...)",
+                         description="Train from train.csv; validation = verified clips of the holdout fold; test "
+                                     "from test_post_competition_scoring_clips.csv when present.")
+    pk.add_argument("root")
+    pk.add_argument("--verified-only", action="store_true", help="train on manually verified clips only")
+    pk.add_argument("--unverified-weight", type=float, default=1.0, help="loss weight of unverified clips")
+    pk.add_argument("--holdout-fold", type=int, default=1, help="fold held out for validation (0: none)")
+    pk.add_argument("--folds", type=int, default=4)
     for sp in (pf, pc):
         sp.add_argument("--labels", help="allowed labels: comma-separated, or a file with one per line")
         sp.add_argument("--keep-silent", action="store_true", help="keep all-silent clips instead of skipping them")
-    for sp in (pf, pc, pd):
+    for sp in (pf, pc, pd, pfi, pe, pu, pk):
         sp.add_argument("-o", "--output", required=True, help="manifest to write (JSONL)")
         sp.add_argument("--strict", action="store_true", help="fail on the first bad file instead of skipping it")
     pr.set_defaults(fn=cmd_prepare)
@@ -255,6 +331,35 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("-o", "--output", help="write predictions to this file instead of stdout")
     pp.add_argument("--device")
     pp.set_defaults(fn=cmd_predict)
+
+    cv = sub.add_parser("cv", help="k-fold cross-validation: mean and std over folds",
+                        description="Train once per fold with that fold as the test split (needs a manifest with "
+                                    "folds), then report mean and standard deviation. Example: earshot cv "
+                                    "recipes/dcase2016_events.yaml folds=1,2,3,4,5")
+    cv.add_argument("recipe", nargs="?")
+    cv.add_argument("overrides", nargs="*", help="folds=1,2,3 and key=value config overrides")
+    cv.set_defaults(fn=cmd_cv)
+
+    sb = sub.add_parser("submit", help="write a Kaggle submission (fname,label with top-3 labels)",
+                        description="Predict every file listed in sample_submission.csv, in its row order, and "
+                                    "write fname,label with the top-3 labels separated by spaces.")
+    sb.add_argument("checkpoint")
+    sb.add_argument("audio_dir")
+    sb.add_argument("--format", choices=("kaggle",), default="kaggle")
+    sb.add_argument("--sample-submission", help="default: AUDIO_DIR/../sample_submission.csv")
+    sb.add_argument("-o", "--output", default="submission.csv")
+    sb.add_argument("--top-k", type=int, default=3)
+    sb.add_argument("--device")
+    sb.set_defaults(fn=cmd_submit)
+
+    rp = sub.add_parser("report", help="one self-contained HTML report of a run",
+                        description="Config, data summary, training curves, metrics with per-class accuracy and "
+                                    "AP, confusion matrix, and the most confidently wrong clips with log-mel "
+                                    "images and audio players; opens in a browser without a server.")
+    rp.add_argument("run_dir")
+    rp.add_argument("-o", "--output", help="default: RUN_DIR/report.html")
+    rp.add_argument("--wrong", type=int, default=8, help="how many wrong clips to show")
+    rp.set_defaults(fn=cmd_report)
 
     m = sub.add_parser("models", help="list registered models", description="List the model registry.")
     m.set_defaults(fn=cmd_models)

@@ -35,15 +35,30 @@ class DataConfig:
     batch_size: int = 32
     num_workers: int = 0
     strict: bool = False  # fail on the first bad file instead of skipping it
+    balanced: bool = False  # class-balanced sampling of training clips
+    test_folds: list[int] | None = None  # clips of these folds form the test split (cross-validation)
+    val_folds: list[int] | None = None  # and these the validation split; default: carved from train
     stats_clips: int = 2000  # training clips used to fit per-band normalisation
     feature_cache: str | None = None  # HDF5 file caching log-mels for the normalisation statistics
 
 
 @dataclass
 class AugmentConfig:
-    """Waveform augmentations applied to training crops."""
+    """Training-time augmentations; every one is off by default."""
 
     gain_db: float = 0.0  # random gain drawn in [-gain_db, +gain_db]
+    shift: str = "none"  # random time shift of the crop: none, wrap (roll) or pad (zeros)
+    shift_seconds: float = 0.0  # largest shift
+    noise_prob: float = 0.0  # chance of additive coloured noise
+    noise_snr_db: list[float] = field(default_factory=lambda: [10.0, 30.0])
+    noise_colours: list[str] = field(default_factory=lambda: ["white", "pink", "brown"])
+    mixup_alpha: float = 0.0  # > 0 turns mixup on (Beta(alpha, alpha))
+    mixup_on: str = "waveform"  # waveform or logmel
+    specaugment: bool = False
+    time_masks: int = 2
+    time_mask_frames: int = 10
+    freq_masks: int = 2
+    freq_mask_bins: int = 8
 
 
 @dataclass
@@ -72,6 +87,7 @@ class OptimConfig:
 @dataclass
 class TrainerConfig:
     max_epochs: int = 30
+    monitor: str | None = None  # validation metric for best checkpoint / early stopping (default: the task's)
     patience: int | None = None  # early stopping on the monitored validation metric
     accelerator: str = "auto"
     devices: int = 1

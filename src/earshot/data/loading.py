@@ -32,7 +32,7 @@ class AudioStore:
     """
 
     def __init__(self, clips: Sequence[Clip], sample_rate: int, strict: bool = False,
-                 skipped: SkipReport | None = None):
+                 skipped: SkipReport | None = None, min_samples: int = 0):
         self.sample_rate = sample_rate
         self.skipped = skipped if skipped is not None else SkipReport()
         self.audio: dict[str, np.ndarray] = {}
@@ -45,6 +45,9 @@ class AudioStore:
                     raise
                 self.skipped.add(c.path, e.reason)
                 continue
+            if len(x) < min_samples:
+                self.skipped.note(c.path, f"shorter than one STFT window ({len(x)} < {min_samples} samples at "
+                                          f"{sample_rate} Hz): zero-padded")
             self.audio[c.id] = x
             self.clips.append(c)
 
@@ -53,6 +56,16 @@ class AudioStore:
 
     def seconds(self) -> float:
         return sum(len(x) for x in self.audio.values()) / self.sample_rate
+
+
+def balanced_sampler(labels: Sequence[str], seed: int = 0) -> torch.utils.data.WeightedRandomSampler:
+    """Draws each class equally often on average: weight 1 / (clips of its class)."""
+    counts: dict[str, int] = {}
+    for lab in labels:
+        counts[lab] = counts.get(lab, 0) + 1
+    w = torch.tensor([1.0 / counts[lab] for lab in labels], dtype=torch.double)
+    return torch.utils.data.WeightedRandomSampler(w, len(labels), replacement=True,
+                                                  generator=torch.Generator().manual_seed(seed))
 
 
 def window_starts(n: int, win: int, hop: int) -> list[int]:
@@ -69,10 +82,10 @@ class CropDataset(Dataset):
     """Random ``win``-sample crops for training; short clips are placed at a random offset."""
 
     def __init__(self, clips: Sequence[Clip], store: AudioStore, target: Callable[[Clip], int], win: int,
-                 seed: int = 0, gain_db: float = 0.0):
+                 seed: int = 0, augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None):
         self.clips, self.store, self.target, self.win = list(clips), store, target, win
         self.rng = np.random.default_rng(seed)
-        self.gain_db = gain_db
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -83,8 +96,8 @@ class CropDataset(Dataset):
         n = len(x)
         off = int(self.rng.integers(0, n - self.win + 1)) if n >= self.win else -int(self.rng.integers(0, self.win - n + 1))
         y = fix_length(x, self.win, off)
-        if self.gain_db:
-            y = y * np.float32(10 ** (self.rng.uniform(-self.gain_db, self.gain_db) / 20))
+        if self.augment is not None:
+            y = self.augment(y, self.rng)
         return {"audio": torch.from_numpy(y), "target": self.target(c), "weight": float(c.weight)}
 
 

@@ -90,6 +90,10 @@ class SkipReport:
     """Inputs left out of a dataset, so that nothing is lost silently."""
 
     items: list[Skipped] = field(default_factory=list)
+    notes: list[Skipped] = field(default_factory=list)  # kept, but worth a look
+
+    def note(self, path: str | Path, reason: str, line: int | None = None) -> None:
+        self.notes.append(Skipped(str(path), reason, line))
 
     def add(self, path: str | Path, reason: str, line: int | None = None) -> None:
         self.items.append(Skipped(str(path), reason, line))
@@ -99,6 +103,7 @@ class SkipReport:
 
     def extend(self, other: "SkipReport") -> None:
         self.items.extend(other.items)
+        self.notes.extend(other.notes)
 
     def reasons(self) -> dict[str, int]:
         """Counts per kind of reason (the text before any parenthesis or colon)."""
@@ -110,7 +115,8 @@ class SkipReport:
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps({"count": len(self), "by_reason": self.reasons(),
-                                          "skipped": [asdict(s) for s in self.items]}, indent=2))
+                                          "skipped": [asdict(s) for s in self.items],
+                                          "notes": [asdict(s) for s in self.notes]}, indent=2))
 
 
 def write_manifest(path: str | Path, clips: Iterable[Clip]) -> Path:
@@ -178,6 +184,17 @@ def select(clips: Iterable[Clip], split: str | None = None, folds: Sequence[int]
         fs = set(folds)
         out = [c for c in out if c.fold in fs]
     return out
+
+
+def duration_notes(clips: Sequence[Clip], report: SkipReport, ratio: float = 10.0) -> None:
+    """Note clips over ``ratio`` times the median duration: kept, but a user should know."""
+    if len(clips) < 3:
+        return
+    med = sorted(c.duration for c in clips)[len(clips) // 2]
+    for c in clips:
+        if c.duration > ratio * med:
+            report.note(c.path, f"long clip: {c.duration:.1f} s against a median of {med:.2f} s "
+                                "(training crops it; evaluation averages its windows)")
 
 
 def summarize(clips: Sequence[Clip]) -> dict[str, Any]:

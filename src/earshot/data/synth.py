@@ -85,7 +85,7 @@ def synth_clip(cls: str, sr: int = 16000, rng: np.random.Generator | None = None
     rng = rng if rng is not None else np.random.default_rng()
     dur = duration if duration is not None else rng.uniform(0.6, 2.0)
     n = int(dur * sr)
-    ev_n = max(int(0.05 * sr), int(n * rng.uniform(0.4, 0.9)))
+    ev_n = min(n, max(int(0.05 * sr), int(n * rng.uniform(0.4, 0.9))))
     start = int(rng.integers(0, n - ev_n + 1))
     x = np.zeros(n, np.float32)
     x[start : start + ev_n] = synth_event(cls, ev_n, sr, rng)

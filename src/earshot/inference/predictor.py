@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -110,8 +111,12 @@ class Predictor:
             return np.zeros((0, len(self.labels))), []
         return pool_windows(np.concatenate(probs), np.concatenate(idx), len(store.clips), self.pooling), store.clips
 
-    def evaluate(self, clips: Sequence[Clip], skipped: SkipReport | None = None) -> dict[str, Any]:
-        """Task metrics on labelled clips (accuracy, MAP@k, per-class, confusion matrix)."""
+    def evaluate(self, clips: Sequence[Clip], skipped: SkipReport | None = None,
+                 predictions: str | Path | None = None) -> dict[str, Any]:
+        """Task metrics on labelled clips (accuracy, MAP@k, per-class, confusion matrix).
+
+        With ``predictions``, each clip's label and top-5 predictions are written there as JSONL.
+        """
         report = skipped if skipped is not None else SkipReport()
         known = set(self.labels)
         usable = []
@@ -127,7 +132,17 @@ class Predictor:
         targets = np.array([self.task.target(c) for c in kept])
         out = self.task.evaluate(probs, targets)
         out["skipped"] = len(report)
+        if predictions is not None:
+            write_predictions(predictions, kept, probs, self.task)
         return out
+
+
+def write_predictions(path: str | Path, clips: Sequence[Clip], probs: np.ndarray, task: Any, top_k: int = 5) -> None:
+    """One JSON line per clip: id, path, true labels and the top-k predictions with scores."""
+    with open(path, "w") as f:
+        for c, p in zip(clips, probs):
+            f.write(json.dumps({"id": c.id, "path": c.path, "labels": c.labels,
+                                "top": [[lab, round(s, 6)] for lab, s in task.decode(p, top_k)]}) + "\n")
 
 
 def list_audio(paths: Sequence[str | Path]) -> list[Path]:

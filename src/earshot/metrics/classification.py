@@ -34,6 +34,17 @@ def confusion_matrix(probs: np.ndarray, targets: np.ndarray, n_classes: int) -> 
     return cm
 
 
+def average_precision(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """Area under the precision-recall curve (mean precision at each positive); None without positives."""
+    n_pos = int(positive.sum())
+    if n_pos == 0:
+        return None
+    order = np.argsort(-scores, kind="stable")
+    hits = positive[order].astype(np.float64)
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float((precision * hits).sum() / n_pos)
+
+
 def classification_report(probs: np.ndarray, targets: np.ndarray, labels: Sequence[str],
                           ks: Sequence[int] = (1, 3, 5)) -> dict[str, Any]:
     """Accuracy, balanced accuracy, top-k accuracy, MAP@k, per-class accuracy, confusion matrix."""
@@ -51,7 +62,11 @@ def classification_report(probs: np.ndarray, targets: np.ndarray, labels: Sequen
         if k <= len(labels) and k > 1:
             out[f"top{k}_accuracy"] = top_k_accuracy(probs, targets, k)
             out[f"map@{k}"] = map_at_k(probs, targets, k)
+    ap = {lab: average_precision(probs[:, i], targets == i) for i, lab in enumerate(labels)}
+    present_ap = [v for v in ap.values() if v is not None]
+    out["mAP"] = float(np.mean(present_ap)) if present_ap else 0.0
     out["per_class_accuracy"] = per_class
+    out["per_class_ap"] = ap
     out["support"] = {lab: int(s) for lab, s in zip(labels, support)}
     out["labels"] = list(labels)
     out["confusion_matrix"] = cm.tolist()

@@ -60,7 +60,7 @@ def model_spec(name: str) -> ModelSpec:
 
 
 def _load_families() -> None:
-    from earshot.models import cnn  # noqa: F401  (registers on import)
+    from earshot.models import cnn, cnn1d, efficient  # noqa: F401  (register on import)
 
 
 class AudioModel(nn.Module):

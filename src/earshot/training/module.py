@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from earshot.config import DataConfig, OptimConfig
+from earshot.config import AugmentConfig, DataConfig, OptimConfig
+from earshot.data.augment import mixup_apply, mixup_draw, spec_augment
 from earshot.data.loading import pool_windows
 from earshot.models.registry import AudioModel
 
@@ -19,8 +20,10 @@ class EarshotModule(L.LightningModule):
     """Trains ``model`` with ``task.loss``; validates by pooling window predictions per clip."""
 
     def __init__(self, model: AudioModel, task: Any, optim: OptimConfig, data: DataConfig, meta: dict[str, Any],
-                 n_val_clips: int = 0):
+                 n_val_clips: int = 0, augment: AugmentConfig | None = None, seed: int = 0):
         super().__init__()
+        self.aug = augment or AugmentConfig()
+        self.gen = torch.Generator().manual_seed(seed + 1)
         self.model = model
         self.task = task
         self.optim_cfg = optim
@@ -33,8 +36,22 @@ class EarshotModule(L.LightningModule):
         return self.model(audio)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        out = self.model(batch["audio"])
+        a = self.aug
+        mix = a.mixup_alpha > 0 and len(batch["audio"]) > 1
+        perm, lam = mixup_draw(len(batch["audio"]), a.mixup_alpha, self.gen) if mix else (None, 1.0)
+        audio = batch["audio"]  # (B, N)
+        if perm is not None and a.mixup_on == "waveform":
+            audio = mixup_apply(audio, perm, lam)
+        feats = self.model.features(audio)  # (B, T, F), normalised
+        if perm is not None and a.mixup_on == "logmel":
+            feats = mixup_apply(feats, perm, lam)
+        if a.specaugment:
+            feats = spec_augment(feats, self.gen, a.time_masks, a.time_mask_frames, a.freq_masks, a.freq_mask_bins)
+        out = self.model.backbone(feats)
         loss = self.task.loss(out, batch)
+        if perm is not None:  # the loss is linear in the target: mix the two losses
+            other = {k: (v[perm.to(v.device)] if torch.is_tensor(v) else v) for k, v in batch.items()}
+            loss = lam * loss + (1 - lam) * self.task.loss(out, other)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["audio"]))
         return loss
 

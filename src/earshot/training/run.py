@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from earshot.config import RunConfig, from_dict, save_config, to_dict
-from earshot.data.loading import AudioStore, CropDataset, WindowDataset
+from earshot.data.augment import WaveformAugment
+from earshot.data.loading import AudioStore, CropDataset, WindowDataset, balanced_sampler
 from earshot.data.manifest import Clip, SkipReport, label_list, read_manifest
 from earshot.data.sources import prepare
 from earshot.data.sources.common import stable_fraction
@@ -37,6 +38,14 @@ class Splits:
 def split_clips(clips: list[Clip], cfg: RunConfig, skipped: SkipReport) -> tuple[Splits, list[str]]:
     """Train/val/test clips and the label list; clips with unknown labels are reported."""
     d = cfg.data
+    if d.test_folds is not None or d.val_folds is not None:  # folds decide the split (cross-validation)
+        test_f, val_f = set(d.test_folds or []), set(d.val_folds or [])
+        missing = [c.path for c in clips if c.fold is None]
+        if missing:
+            raise DataError(d.manifest, f"{len(missing)} clip(s) have no fold (e.g. {missing[0]}); "
+                                        "data.test_folds needs a manifest with folds")
+        clips = [replace(c, split="test" if c.fold in test_f else "val" if c.fold in val_f else d.train_split)
+                 for c in clips]
     train = [c for c in clips if c.split == d.train_split or c.split is None]
     val = [c for c in clips if c.split == d.val_split]
     test = [c for c in clips if c.split == d.test_split]
@@ -147,14 +156,16 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
         run = new_run_dir(cfg)
     L.seed_everything(cfg.seed, verbose=False)
     t0 = time.time()
-    manifest = ensure_manifest(cfg)
+    manifest = ensure_manifest(cfg).resolve()
+    cfg = replace(cfg, data=replace(cfg.data, manifest=str(manifest)))  # the saved config works from anywhere
     skipped = SkipReport()
     splits, labels = split_clips(read_manifest(manifest), cfg, skipped)
     task = create_task(cfg.task.name, labels, label_smoothing=cfg.task.label_smoothing)
     model = create_model(cfg.model.name, len(labels), frontend=cfg.model.frontend, **cfg.model.args)
     sr = model.sample_rate
-    train_store = AudioStore(splits.train, sr, cfg.data.strict, skipped)
-    val_store = AudioStore(splits.val, sr, cfg.data.strict, skipped)
+    n_fft = model.frontend_config.win_length or model.frontend_config.n_fft
+    train_store = AudioStore(splits.train, sr, cfg.data.strict, skipped, min_samples=n_fft)
+    val_store = AudioStore(splits.val, sr, cfg.data.strict, skipped, min_samples=n_fft)
     if not train_store.clips or not val_store.clips:
         raise DataError(manifest, "no usable training or validation clips left after skipping bad files")
     save_config(cfg, run / "config.yaml")
@@ -162,22 +173,29 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     win = int(round(cfg.data.clip_seconds * sr))
     hop_s = cfg.data.eval_hop_seconds or cfg.data.clip_seconds / 2
     hop = max(1, int(round(hop_s * sr)))
-    train_ds = CropDataset(train_store.clips, train_store, task.target, win, cfg.seed, cfg.augment.gain_db)
+    a = cfg.augment
+    wave_aug = WaveformAugment(a.shift, a.shift_seconds, a.gain_db, a.noise_prob, tuple(a.noise_snr_db),
+                               tuple(a.noise_colours), sr)
+    train_ds = CropDataset(train_store.clips, train_store, task.target, win, cfg.seed, wave_aug)
     val_ds = WindowDataset(val_store.clips, val_store, task.target, win, hop)
     dl = torch.utils.data.DataLoader
-    train_dl = dl(train_ds, batch_size=cfg.data.batch_size, shuffle=True, drop_last=len(train_ds) > cfg.data.batch_size,
+    sampler = balanced_sampler([c.label for c in train_store.clips], cfg.seed) if cfg.data.balanced else None
+    train_dl = dl(train_ds, batch_size=cfg.data.batch_size, shuffle=sampler is None, sampler=sampler,
+                  drop_last=len(train_ds) > cfg.data.batch_size,
                   num_workers=cfg.data.num_workers, persistent_workers=cfg.data.num_workers > 0)
     val_dl = dl(val_ds, batch_size=cfg.data.batch_size * 2, num_workers=cfg.data.num_workers)
     meta = build_meta(model, task, cfg.data.clip_seconds, hop_s, cfg.data.eval_pooling, to_dict(cfg))
-    module = EarshotModule(model, task, cfg.optim, cfg.data, meta, n_val_clips=len(val_store.clips))
-    monitor = f"val/{task.monitor}"
+    module = EarshotModule(model, task, cfg.optim, cfg.data, meta, n_val_clips=len(val_store.clips),
+                           augment=cfg.augment, seed=cfg.seed)
+    monitor = f"val/{cfg.trainer.monitor or task.monitor}"
+    mode = "min" if monitor.endswith("loss") else "max"
     ckdir = run / "checkpoints"
     callbacks: list[Any] = [  # best by the task's metric, and the latest epoch (for --resume)
-        ModelCheckpoint(dirpath=ckdir, filename="best", monitor=monitor, mode="max", enable_version_counter=False),
+        ModelCheckpoint(dirpath=ckdir, filename="best", monitor=monitor, mode=mode, enable_version_counter=False),
         ModelCheckpoint(dirpath=ckdir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
     ]
     if cfg.trainer.patience:
-        callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=cfg.trainer.patience))
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.trainer.patience))
     # a resumed run logs beside the first part instead of overwriting it
     log_version = "" if ckpt_path is None else f"resumed-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     trainer = L.Trainer(
@@ -195,7 +213,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     ck = load_checkpoint(best)
     pred = Predictor(ck.model, ck.task, ck.meta, device="cpu" if cfg.trainer.accelerator == "cpu" else None)
     eval_split, eval_clips = ("test", splits.test) if splits.test else ("val", val_store.clips)
-    report = pred.evaluate(eval_clips, skipped)
+    report = pred.evaluate(eval_clips, skipped, predictions=run / "predictions.jsonl")
     report["split"] = eval_split
     report["train_seconds"] = round(train_seconds, 1)
     report["epochs"] = trainer.current_epoch

@@ -2,10 +2,15 @@
 
 from earshot.data.sources.common import Candidate, PrepareResult, validate
 from earshot.data.sources.csv_table import prepare_csv, read_table
+from earshot.data.sources.esc50 import prepare_esc50
+from earshot.data.sources.files import prepare_files
 from earshot.data.sources.folder import prepare_folder
 from earshot.data.sources.fsdd import prepare_fsdd
+from earshot.data.sources.fsdkaggle2018 import prepare_fsdkaggle2018
+from earshot.data.sources.urbansound8k import prepare_urbansound8k
 
-__all__ = ["Candidate", "PrepareResult", "prepare_csv", "prepare_folder", "prepare_fsdd", "read_table", "validate"]
+__all__ = ["Candidate", "PrepareResult", "prepare_csv", "prepare_esc50", "prepare_files", "prepare_folder",
+           "prepare_fsdd", "prepare_fsdkaggle2018", "prepare_urbansound8k", "read_table", "validate"]
 
 from pathlib import Path as _Path
 from typing import Any as _Any, Callable as _Callable
@@ -17,6 +22,10 @@ SOURCES: dict[str, _Callable[..., PrepareResult]] = {
     "folder": prepare_folder,
     "csv": prepare_csv,
     "fsdd": prepare_fsdd,
+    "files": prepare_files,
+    "esc50": prepare_esc50,
+    "urbansound8k": prepare_urbansound8k,
+    "fsdkaggle2018": prepare_fsdkaggle2018,
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from earshot.audio.io import SILENCE_PEAK, probe_audio
-from earshot.data.manifest import Clip, Event, SkipReport
+from earshot.data.manifest import Clip, Event, SkipReport, duration_notes
 from earshot.errors import AudioError, DataError
 
 
@@ -35,6 +35,7 @@ class PrepareResult:
 
     clips: list[Clip]
     skipped: SkipReport
+    excluded: int = 0  # left out by an option (e.g. verified_only), not for being bad
 
 
 def clip_id(path: Path) -> str:
@@ -88,6 +89,7 @@ def validate(
     if strict and len(report):
         first = report.items[0]
         raise DataError(first.path, f"{first.reason} (and {len(report) - 1} more; --strict is set)", first.line)
+    duration_notes(clips, report)
     ids: dict[str, int] = {}
     for c in clips:  # ids must be unique; disambiguate same-named files in different folders
         if c.id in ids:
@@ -100,3 +102,13 @@ def stable_fraction(key: str, seed: int = 0) -> float:
     """A number in [0, 1) fixed by ``key``: assignments survive reordering and added files."""
     h = hashlib.sha1(f"{seed}:{key}".encode()).digest()
     return int.from_bytes(h[:8], "big") / 2**64
+
+
+def stratified_folds(keys_by_label: dict[str, list[str]], n_folds: int, seed: int = 0) -> dict[str, int]:
+    """Folds 1..n_folds, each class spread evenly: sort a class's keys by a stable hash, deal round-robin."""
+    out: dict[str, int] = {}
+    for label in sorted(keys_by_label):
+        keys = sorted(keys_by_label[label], key=lambda k: stable_fraction(k, seed))
+        for i, k in enumerate(keys):
+            out[k] = 1 + i % n_folds
+    return out

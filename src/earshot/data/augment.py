@@ -1,0 +1,116 @@
+"""Augmentations. Each draws its random parameters from a generator it is given, then applies
+them deterministically, so a seed reproduces a run.
+
+Waveform augmentations act on one example ``(N,)`` with a numpy ``Generator``; feature and batch
+augmentations (SpecAugment, mixup) act on a batch with a ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from earshot.data.synth import coloured_noise
+
+
+@dataclass
+class WaveParams:
+    """Drawn parameters of one waveform augmentation pass."""
+
+    shift: int = 0
+    gain: float = 1.0
+    noise_colour: str | None = None
+    noise_snr_db: float = 0.0
+    noise_seed: int = 0
+
+
+class WaveformAugment:
+    """Random time shift (wrap or zero-pad), gain and additive coloured noise."""
+
+    def __init__(self, shift: str = "none", shift_seconds: float = 0.0, gain_db: float = 0.0,
+                 noise_prob: float = 0.0, noise_snr_db: tuple[float, float] = (10.0, 30.0),
+                 noise_colours: tuple[str, ...] = ("white", "pink", "brown"), sample_rate: int = 16000):
+        if shift not in ("none", "wrap", "pad"):
+            raise ValueError(f"shift must be none, wrap or pad, not {shift!r}")
+        self.shift, self.max_shift = shift, int(shift_seconds * sample_rate)
+        self.gain_db, self.noise_prob = gain_db, noise_prob
+        self.noise_snr_db, self.noise_colours = noise_snr_db, tuple(noise_colours)
+
+    @property
+    def active(self) -> bool:
+        return (self.shift != "none" and self.max_shift > 0) or self.gain_db > 0 or self.noise_prob > 0
+
+    def draw(self, rng: np.random.Generator) -> WaveParams:
+        p = WaveParams()
+        if self.shift != "none" and self.max_shift > 0:
+            p.shift = int(rng.integers(-self.max_shift, self.max_shift + 1))
+        if self.gain_db > 0:
+            p.gain = float(10 ** (rng.uniform(-self.gain_db, self.gain_db) / 20))
+        if self.noise_prob > 0 and rng.random() < self.noise_prob:
+            p.noise_colour = str(rng.choice(self.noise_colours))
+            p.noise_snr_db = float(rng.uniform(*self.noise_snr_db))
+            p.noise_seed = int(rng.integers(2**31))
+        return p
+
+    def apply(self, x: np.ndarray, p: WaveParams) -> np.ndarray:
+        """Apply drawn parameters to ``x`` ``(N,)``; the same parameters give the same output."""
+        if p.shift:
+            if self.shift == "wrap":
+                x = np.roll(x, p.shift)
+            else:
+                y = np.zeros_like(x)
+                if p.shift > 0:
+                    y[p.shift:] = x[: len(x) - p.shift]
+                else:
+                    y[: p.shift] = x[-p.shift:]
+                x = y
+        if p.noise_colour is not None:
+            rms = float(np.sqrt(np.mean(x**2)))
+            if rms > 0:
+                n = coloured_noise(len(x), np.random.default_rng(p.noise_seed), p.noise_colour)
+                x = x + n * (rms / 10 ** (p.noise_snr_db / 20))
+        return (x * p.gain).astype(np.float32) if p.gain != 1.0 else x.astype(np.float32, copy=False)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self.apply(x, self.draw(rng)) if self.active else x
+
+
+def spec_augment(feats: torch.Tensor, gen: torch.Generator, time_masks: int = 2, time_width: int = 10,
+                 freq_masks: int = 2, freq_width: int = 8) -> torch.Tensor:
+    """SpecAugment time and frequency masks on ``(B, T, F)`` (masked to the batch mean; a new tensor)."""
+    b, t, f = feats.shape
+    out = feats.clone()
+    fill = feats.mean()
+    dev = feats.device
+    for count, width, size, axis in ((time_masks, time_width, t, 1), (freq_masks, freq_width, f, 2)):
+        if count <= 0 or width <= 0:
+            continue
+        w = torch.randint(0, width + 1, (b, count), generator=gen)
+        start = (torch.rand(b, count, generator=gen) * (size - w).clamp(min=1)).long()
+        pos = torch.arange(size)
+        mask = ((pos[None, None] >= start[..., None]) & (pos[None, None] < (start + w)[..., None])).any(1)  # (B, size)
+        mask = mask.to(dev)
+        out = out.masked_fill(mask[:, :, None] if axis == 1 else mask[:, None, :], fill)
+    return out
+
+
+def mixup_draw(batch_size: int, alpha: float, gen: torch.Generator) -> tuple[torch.Tensor, float]:
+    """A permutation of the batch and a mixing weight ``lam ~ Beta(alpha, alpha)`` (kept >= 0.5)."""
+    perm = torch.randperm(batch_size, generator=gen)
+    g = torch.distributions.Gamma(torch.tensor([alpha, alpha]), torch.tensor([1.0, 1.0]))
+    state = torch.random.get_rng_state()
+    torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
+    a, b = g.sample().tolist()
+    torch.random.set_rng_state(state)
+    lam = a / (a + b)
+    return perm, max(lam, 1 - lam)
+
+
+def mixup_apply(x: torch.Tensor, perm: torch.Tensor, lam: float) -> torch.Tensor:
+    """``lam * x + (1 - lam) * x[perm]`` over the batch axis."""
+    return lam * x + (1 - lam) * x[perm.to(x.device)]
+
+

@@ -1,0 +1,42 @@
+"""k-fold cross-validation: one training run per held-out fold, then mean and spread."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from earshot.config import RunConfig
+from earshot.training.run import train
+
+KEYS = ("accuracy", "balanced_accuracy", "map@3", "mAP")
+
+
+def cross_validate(cfg: RunConfig, folds: Sequence[int], val_fraction: float | None = None) -> dict[str, Any]:
+    """Train once per fold in ``folds`` with that fold as the test split; summarise over folds.
+
+    Validation comes from ``data.val_folds`` if set, else is carved from the training folds.
+    Writes ``OUT_DIR/NAME-cv.json`` and returns the summary.
+    """
+    runs = []
+    for k in folds:
+        data = replace(cfg.data, test_folds=[int(k)],
+                       val_fraction=cfg.data.val_fraction if val_fraction is None else val_fraction)
+        run = train(replace(cfg, name=f"{cfg.name}-fold{k}", data=data))
+        m = json.loads((run / "metrics.json").read_text())
+        runs.append({"fold": int(k), "run": str(run), "train_seconds": m.get("train_seconds"),
+                     **{key: m[key] for key in KEYS if key in m}})
+    summary: dict[str, Any] = {"name": cfg.name, "folds": runs}
+    for key in KEYS:
+        vals = [r[key] for r in runs if key in r]
+        if vals:
+            summary[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "values": vals}
+    summary["train_seconds"] = float(sum(r["train_seconds"] or 0 for r in runs))
+    out = Path(cfg.out_dir) / f"{cfg.name}-cv.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    summary["summary_file"] = str(out)
+    return summary
