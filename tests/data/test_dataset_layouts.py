@@ -101,3 +101,19 @@ def test_long_clip_among_short_ones_is_noted_not_lost(tmp_path):
     r = prepare_folder(tmp_path)
     assert len(r.clips) == 6 and len(r.skipped) == 0
     assert len(r.skipped.notes) == 1 and "long clip: 30.0 s" in r.skipped.notes[0].reason
+
+
+def test_prepare_cli_for_each_layout(tmp_path, capsys):
+    from earshot.cli import main
+
+    for cls in ("cough", "keys"):
+        for i in range(5):
+            write_wav(tmp_path / "flat" / f"{cls}{i:03d}.wav", tone(seconds=0.2))
+    assert main(["prepare", "files", str(tmp_path / "flat"), "--folds", "5", "-o", str(tmp_path / "f.jsonl")]) == 0
+    assert "clips: 10" in capsys.readouterr().out
+    rows = [(f"{lab}{i}.wav", lab, i % 2) for lab in ("Bark", "Cello") for i in range(4)]
+    root = _fsdkaggle(tmp_path, rows)
+    assert main(["prepare", "fsdkaggle2018", str(root), "--verified-only", "--holdout-fold", "0",
+                 "-o", str(tmp_path / "k.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "clips: 4" in out and "excluded by option: 4" in out

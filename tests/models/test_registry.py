@@ -53,3 +53,11 @@ def test_describe_rebuilds_the_same_model():
     m2 = create_model(d["name"], args.pop("n_classes"), frontend=d["frontend"], **args)
     m2.load_state_dict(m.state_dict())
     assert m2.frontend_config == m.frontend_config and m2.model_args == m.model_args
+
+
+def test_macs_scale_with_width_and_ignore_length():
+    from earshot.models.profile import model_cost
+
+    small, medium = (model_cost(create_model(n, 10)) for n in ("cnn_small", "cnn_medium"))
+    assert 3 < medium["macs_per_second"] / small["macs_per_second"] < 5  # twice the width: about 4x the MACs
+    assert small["params"] == count_parameters(create_model("cnn_small", 10))
