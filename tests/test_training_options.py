@@ -127,3 +127,15 @@ def test_report_is_self_contained_html(trained_run, tmp_path):
                           f"--user-data-dir={tmp_path / 'prof2'}", "--dump-dom", f"file://{out}"],
                          capture_output=True, text=True, timeout=120).stdout
     assert "Most confidently wrong" in dom and dom.count("<img") >= 4
+
+
+def test_training_without_validation_keeps_the_last_epoch(tiny_dataset, tmp_path):
+    clips = [c for c in read_manifest(tiny_dataset) if c.split != "val"]
+    m = write_manifest(tmp_path / "noval.jsonl", clips)
+    over = [f"data.manifest={m}", f"out_dir={tmp_path}", "trainer.max_epochs=2", *BASE]
+    with pytest.raises(DataError, match="data.val_fraction=0"):
+        train(load_config(None, [*over, "data.val_fraction=0.0001"]))
+    run = train(load_config(None, [*over, "data.val_fraction=0"]))
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["selection"] == "last epoch (no validation)" and m["split"] == "test"
+    assert (run / "checkpoints" / "best.ckpt").read_bytes() == (run / "checkpoints" / "last.ckpt").read_bytes()

@@ -63,7 +63,7 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "cnn_small"
+    name: str = "resnet_small"  # chosen by measurement on real data (benchmarks/RESULTS.md)
     args: dict[str, Any] = field(default_factory=dict)
     frontend: dict[str, Any] = field(default_factory=dict)  # overrides the model's default front-end
 

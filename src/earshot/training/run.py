@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -110,6 +111,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*number of training batches.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*torch.jit.*")
+    warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
 
 
 def ensure_manifest(cfg: RunConfig) -> Path:
@@ -166,8 +168,14 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     n_fft = model.frontend_config.win_length or model.frontend_config.n_fft
     train_store = AudioStore(splits.train, sr, cfg.data.strict, skipped, min_samples=n_fft)
     val_store = AudioStore(splits.val, sr, cfg.data.strict, skipped, min_samples=n_fft)
-    if not train_store.clips or not val_store.clips:
-        raise DataError(manifest, "no usable training or validation clips left after skipping bad files")
+    if not train_store.clips:
+        raise DataError(manifest, "no usable training clips left after skipping bad files")
+    validate = bool(val_store.clips)
+    if not validate and cfg.data.val_fraction > 0:
+        raise DataError(manifest, "no usable validation clips (set data.val_fraction=0 to train without "
+                                  "validation and keep the last epoch)")
+    if not validate and cfg.trainer.patience:
+        raise ConfigError("trainer.patience needs validation clips (data.val_fraction > 0 or a val split)")
     save_config(cfg, run / "config.yaml")
     fit_normalization(model, train_store.clips, train_store, cfg)
     win = int(round(cfg.data.clip_seconds * sr))
@@ -190,10 +198,11 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     monitor = f"val/{cfg.trainer.monitor or task.monitor}"
     mode = "min" if monitor.endswith("loss") else "max"
     ckdir = run / "checkpoints"
-    callbacks: list[Any] = [  # best by the task's metric, and the latest epoch (for --resume)
-        ModelCheckpoint(dirpath=ckdir, filename="best", monitor=monitor, mode=mode, enable_version_counter=False),
-        ModelCheckpoint(dirpath=ckdir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
-    ]
+    callbacks: list[Any] = [  # best by the monitored metric, and the latest epoch (for --resume)
+        ModelCheckpoint(dirpath=ckdir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)]
+    if validate:
+        callbacks.append(ModelCheckpoint(dirpath=ckdir, filename="best", monitor=monitor, mode=mode,
+                                         enable_version_counter=False))
     if cfg.trainer.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.trainer.patience))
     # a resumed run logs beside the first part instead of overwriting it
@@ -205,19 +214,22 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
         enable_progress_bar=cfg.trainer.progress_bar, num_sanity_val_steps=0, log_every_n_steps=10,
         limit_train_batches=cfg.trainer.limit_train_batches, enable_model_summary=False,
     )
-    trainer.fit(module, train_dl, val_dl, ckpt_path=ckpt_path)
+    trainer.fit(module, train_dl, val_dl if validate else None, ckpt_path=ckpt_path)
     train_seconds = time.time() - t0
     best = ckdir / "best.ckpt"
-    if not best.exists():
-        best = ckdir / "last.ckpt"
+    if not validate:  # no validation: the last epoch is the model
+        shutil.copyfile(ckdir / "last.ckpt", best)
     ck = load_checkpoint(best)
     pred = Predictor(ck.model, ck.task, ck.meta, device="cpu" if cfg.trainer.accelerator == "cpu" else None)
     eval_split, eval_clips = ("test", splits.test) if splits.test else ("val", val_store.clips)
+    if not eval_clips:
+        raise DataError(manifest, "nothing to evaluate: no test split and no validation clips")
     report = pred.evaluate(eval_clips, skipped, predictions=run / "predictions.jsonl")
     report["split"] = eval_split
     report["train_seconds"] = round(train_seconds, 1)
     report["epochs"] = trainer.current_epoch
     report["best_checkpoint"] = str(best)
+    report["selection"] = f"best {monitor}" if validate else "last epoch (no validation)"
     write_evaluation(report, run)
     skipped.write(run / "skipped.json")
     summary = {"run": str(run), "split": eval_split, "accuracy": report["accuracy"],
