@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -7,7 +8,7 @@ from earshot.errors import DataError
 
 
 def _clip(i, labels=("dog",), **kw):
-    return Clip(id=f"c{i}", path=f"/data/audio/c{i}.wav", duration=1.5, sample_rate=16000, channels=1,
+    return Clip(id=f"c{i}", path=os.path.abspath(f"audio/c{i}.wav"), duration=1.5, sample_rate=16000, channels=1,
                 labels=list(labels), **kw)
 
 

@@ -8,7 +8,6 @@ augmentations (SpecAugment, mixup) act on a batch with a ``torch.Generator``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch

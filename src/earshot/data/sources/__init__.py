@@ -1,5 +1,11 @@
 """One module per dataset layout; each returns validated clips plus a skip report."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from earshot.data.manifest import write_manifest
 from earshot.data.sources.common import Candidate, PrepareResult, validate
 from earshot.data.sources.csv_table import prepare_csv, read_table
 from earshot.data.sources.esc50 import prepare_esc50
@@ -8,17 +14,9 @@ from earshot.data.sources.folder import prepare_folder
 from earshot.data.sources.fsdd import prepare_fsdd
 from earshot.data.sources.fsdkaggle2018 import prepare_fsdkaggle2018
 from earshot.data.sources.urbansound8k import prepare_urbansound8k
+from earshot.errors import DataError
 
-__all__ = ["Candidate", "PrepareResult", "prepare_csv", "prepare_esc50", "prepare_files", "prepare_folder",
-           "prepare_fsdd", "prepare_fsdkaggle2018", "prepare_urbansound8k", "read_table", "validate"]
-
-from pathlib import Path as _Path
-from typing import Any as _Any, Callable as _Callable
-
-from earshot.data.manifest import write_manifest as _write_manifest
-from earshot.errors import DataError as _DataError
-
-SOURCES: dict[str, _Callable[..., PrepareResult]] = {
+SOURCES: dict[str, Callable[..., PrepareResult]] = {
     "folder": prepare_folder,
     "csv": prepare_csv,
     "fsdd": prepare_fsdd,
@@ -29,21 +27,23 @@ SOURCES: dict[str, _Callable[..., PrepareResult]] = {
 }
 
 
-def prepare(source: str, out: str | _Path, **kwargs: _Any) -> PrepareResult:
+def prepare(source: str, out: str | Path, **kwargs: Any) -> PrepareResult:
     """Run a source by name and write its manifest to ``out`` and the skip report beside it."""
     if source not in SOURCES:
-        raise _DataError(source, f"unknown dataset source; known: {sorted(SOURCES)}")
+        raise DataError(source, f"unknown dataset source; known: {sorted(SOURCES)}")
     result = SOURCES[source](**kwargs)
-    out = _Path(out)
-    _write_manifest(out, result.clips)
+    out = Path(out)
+    write_manifest(out, result.clips)
     result.skipped.write(report_path(out))
     return result
 
 
-def report_path(manifest: str | _Path) -> _Path:
+def report_path(manifest: str | Path) -> Path:
     """Where the skip report of a manifest lives: ``x.jsonl`` -> ``x.skipped.json``."""
-    m = _Path(manifest)
+    m = Path(manifest)
     return m.with_name(m.stem + ".skipped.json")
 
 
-__all__ += ["SOURCES", "prepare", "report_path"]
+__all__ = ["SOURCES", "Candidate", "PrepareResult", "prepare", "prepare_csv", "prepare_esc50", "prepare_files",
+           "prepare_folder", "prepare_fsdd", "prepare_fsdkaggle2018", "prepare_urbansound8k", "read_table",
+           "report_path", "validate"]
