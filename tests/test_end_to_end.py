@@ -39,7 +39,7 @@ def test_checkpoint_describes_itself(trained_run):
     assert meta["task"]["labels"] == ["chirp", "clicks", "noise_burst", "tone"]
     assert meta["version"] == earshot.__version__
     assert meta["config"]["data"]["clip_seconds"] == 0.8
-    assert not torch.all(ck["state_dict"]["model.norm.std"] == 1)  # normalisation was fitted
+    assert not torch.all(ck["state_dict"]["model.input.norm.std"] == 1)  # normalisation was fitted
 
 
 def test_python_api_predicts_any_rate_and_channels(trained_run, tmp_path):

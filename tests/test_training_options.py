@@ -51,7 +51,7 @@ def test_clip_shorter_than_one_stft_window_is_noted_and_kept(tiny_dataset, tmp_p
     run = train(load_config(None, [f"data.manifest={m}", f"out_dir={tmp_path}", "trainer.max_epochs=1", *BASE]))
     sk = json.loads((run / "skipped.json").read_text())
     assert sk["count"] == 0
-    assert any("shorter than one STFT window (160 < 512 samples" in n["reason"] for n in sk["notes"])
+    assert any("shorter than the model's input (160 < 512 samples" in n["reason"] for n in sk["notes"])
 
 
 def test_cross_validation_over_folds(tiny_dataset, tmp_path):

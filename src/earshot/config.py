@@ -11,7 +11,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import yaml
 
@@ -29,9 +29,9 @@ class DataConfig:
     test_split: str = "test"
     val_fraction: float = 0.1  # carved from train when the manifest has no val split
     labels: list[str] | None = None  # default: the labels of the training clips, sorted
-    clip_seconds: float = 1.0  # training crop and evaluation window
-    eval_hop_seconds: float | None = None  # default: half a window
-    eval_pooling: str = "mean"  # how window predictions combine into a clip's: mean or max
+    clip_seconds: float = 1.0  # training crop and evaluation window (a model with a fixed input length uses that)
+    eval_hop_seconds: float | None = None  # default: half a window (a whole window for fixed-length models)
+    eval_pooling: Literal["mean", "max"] = "mean"  # how window predictions combine into a clip's
     batch_size: int = 32
     num_workers: int = 0
     strict: bool = False  # fail on the first bad file instead of skipping it
@@ -39,7 +39,7 @@ class DataConfig:
     test_folds: list[int] | None = None  # clips of these folds form the test split (cross-validation)
     val_folds: list[int] | None = None  # and these the validation split; default: carved from train
     stats_clips: int = 2000  # training clips used to fit per-band normalisation
-    feature_cache: str | None = None  # HDF5 file caching log-mels for the normalisation statistics
+    audio_cache: str | None = None  # folder of decoded, resampled audio (.npy, memory-mapped), built once
 
 
 @dataclass
@@ -47,13 +47,13 @@ class AugmentConfig:
     """Training-time augmentations; every one is off by default."""
 
     gain_db: float = 0.0  # random gain drawn in [-gain_db, +gain_db]
-    shift: str = "none"  # random time shift of the crop: none, wrap (roll) or pad (zeros)
+    shift: Literal["none", "wrap", "pad"] = "none"  # random time shift of the crop: roll or zero-pad
     shift_seconds: float = 0.0  # largest shift
     noise_prob: float = 0.0  # chance of additive coloured noise
     noise_snr_db: list[float] = field(default_factory=lambda: [10.0, 30.0])
-    noise_colours: list[str] = field(default_factory=lambda: ["white", "pink", "brown"])
+    noise_colours: list[Literal["white", "pink", "brown"]] = field(default_factory=lambda: ["white", "pink", "brown"])
     mixup_alpha: float = 0.0  # > 0 turns mixup on (Beta(alpha, alpha))
-    mixup_on: str = "waveform"  # waveform or logmel
+    mixup_on: Literal["waveform", "logmel"] = "waveform"  # logmel needs a log-mel model
     specaugment: bool = False
     time_masks: int = 2
     time_mask_frames: int = 10
@@ -63,25 +63,36 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
+    """A registered model: input (log-mel or waveform) + backbone + head."""
+
     name: str = "resnet_small"  # chosen by measurement on real data (benchmarks/RESULTS.md)
-    args: dict[str, Any] = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)  # backbone arguments, e.g. {block: se, multi: true}
     frontend: dict[str, Any] = field(default_factory=dict)  # overrides the model's default front-end
+    head: dict[str, Any] = field(default_factory=dict)  # overrides the model's default head, e.g. {pool: attention}
 
 
 @dataclass
 class TaskConfig:
-    name: str = "classification"
-    label_smoothing: float = 0.0
+    """What is predicted: one label per clip (classification) or any number (tagging)."""
+
+    name: Literal["classification", "tagging"] = "classification"
+    label_smoothing: float = 0.0  # classification
+    pos_weight: Literal["none", "balanced"] = "none"  # tagging: BCE positive weight per class (n_neg / n_pos)
+    threshold: float = 0.5  # tagging: decision threshold before per-class tuning on validation
+    tune_thresholds: bool = True  # tagging: per-class thresholds that maximise validation F1
 
 
 @dataclass
 class OptimConfig:
-    name: str = "adamw"  # adamw or sgd
+    name: Literal["adamw", "sgd"] = "adamw"  # sgd uses Nesterov momentum
     lr: float = 1e-3
     weight_decay: float = 1e-2
     momentum: float = 0.9
-    schedule: str = "cosine"  # cosine or constant
+    schedule: Literal["cosine", "constant", "staged"] = "cosine"  # staged: SampleCNN's stages (below)
     warmup_epochs: float = 1.0
+    lr_decay: float = 0.2  # staged: the learning rate is multiplied by this at each new stage
+    num_stages: int = 5  # staged: stop after this many stages
+    patience: int = 2  # staged: epochs without validation improvement that end a stage
 
 
 @dataclass
@@ -127,10 +138,18 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(f"{key}: {value!r} is not a {tp}")
     if tp is Any:
         return value
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            near = difflib.get_close_matches(str(value), [str(a) for a in allowed], 1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}{hint}")
+        return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return list(value)
+        args = typing.get_args(tp)
+        return [_check_type(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)] if args else list(value)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")

@@ -51,12 +51,10 @@ def test_missing_and_empty_manifest(tmp_path):
         read_manifest(tmp_path / "e.jsonl")
 
 
-def test_single_label_accessor_and_summary():
-    clips = [_clip(0, split="train"), _clip(1, ("cat", "dog"), split="val")]
-    assert clips[0].label == "dog"
-    with pytest.raises(ValueError):
-        clips[1].label
+def test_summary_counts_multi_label_and_unlabelled_clips():
+    clips = [_clip(0, split="train"), _clip(1, ("cat", "dog"), split="val"), _clip(2, (), split="val")]
     assert label_list(clips) == ["cat", "dog"]
     s = summarize(clips)
-    assert s["clips"] == 2 and s["classes"] == 2 and s["splits"] == {"train": 1, "val": 1}
-    assert s["hours"] == round(3.0 / 3600, 4)
+    assert s["clips"] == 3 and s["classes"] == 2 and s["splits"] == {"train": 1, "val": 2}
+    assert s["multi_label"] == 1 and s["no_label"] == 1
+    assert s["hours"] == round(4.5 / 3600, 4)

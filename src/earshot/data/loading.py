@@ -1,70 +1,149 @@
-"""Datasets that turn clips into batches.
+"""Datasets that turn clips into batches, reading audio lazily from disk.
+
+Nothing is decoded up front: :func:`check_clips` reads each file's header (missing, empty,
+truncated or unreadable files are skipped and reported), and each item is decoded when a
+worker asks for it. An optional :class:`AudioCache` keeps decoded, resampled audio as ``.npy``
+files that later epochs memory-map, so a crop reads only its own samples. Memory therefore
+stays bounded whatever the size of the dataset.
 
 Training batches are random fixed-length crops; evaluation batches are sliding windows whose
-predictions are pooled per clip (the seed's "patches"). Batches are dicts:
+predictions are pooled per clip. Batches are dicts:
 
 - ``audio``: float32 ``(B, N)`` waveform at the model's sample rate
-- ``target``: int64 ``(B,)`` class index (classification)
+- ``target``: the task's target per example, stacked (``(B,)`` class indices, ``(B, C)`` multi-hot)
 - ``weight``: float32 ``(B,)`` per-clip loss weight
 - ``clip_index``: int64 ``(B,)`` which clip a window belongs to (evaluation only)
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from typing import Callable, Sequence
+import math
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from earshot.audio.io import fix_length, load_audio
+from earshot.audio.io import fix_length, load_audio, probe_audio
 from earshot.data.manifest import Clip, SkipReport
 from earshot.errors import AudioError, DataError
 
 log = logging.getLogger(__name__)
 
 
-class AudioStore:
-    """Decoded, resampled mono audio of a set of clips, held in memory.
+class AudioCache:
+    """Decoded mono audio at one sample rate, one ``.npy`` per source file.
 
-    Clips that fail to decode are left out and listed in ``skipped``; ``strict`` raises instead.
+    An entry's name is a hash of the sample rate and the source file's path, size and
+    modification time, so a changed file or another rate is decoded afresh. Entries are written
+    to a temporary file and renamed, so a crash never leaves half an entry.
     """
 
-    def __init__(self, clips: Sequence[Clip], sample_rate: int, strict: bool = False,
-                 skipped: SkipReport | None = None, min_samples: int = 0):
+    def __init__(self, folder: str | Path, sample_rate: int):
         self.sample_rate = sample_rate
-        self.skipped = skipped if skipped is not None else SkipReport()
-        self.audio: dict[str, np.ndarray] = {}
-        self.clips: list[Clip] = []
-        for c in clips:
+        self.dir = Path(folder) / f"{sample_rate}hz"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def entry(self, path: str) -> Path:
+        st = os.stat(path)
+        key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{self.sample_rate}"
+        return self.dir / (hashlib.sha1(key.encode()).hexdigest() + ".npy")
+
+    def load(self, path: str) -> np.ndarray:
+        """The decoded audio ``(N,)``: memory-mapped from the cache, or decoded and stored."""
+        try:
+            f = self.entry(path)
+        except FileNotFoundError:
+            raise AudioError(path, "file not found") from None
+        if f.exists():
             try:
-                x, _ = load_audio(c.path, sample_rate)
-            except AudioError as e:
-                if strict:
-                    raise
-                self.skipped.add(c.path, e.reason)
-                continue
-            if len(x) < min_samples:
-                self.skipped.note(c.path, f"shorter than one STFT window ({len(x)} < {min_samples} samples at "
-                                          f"{sample_rate} Hz): zero-padded")
-            self.audio[c.id] = x
-            self.clips.append(c)
+                return np.load(f, mmap_mode="r")
+            except (ValueError, OSError):  # a damaged entry: decode again
+                f.unlink(missing_ok=True)
+        x, _ = load_audio(path, self.sample_rate)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, x)
+        os.replace(tmp, f)
+        return x
 
-    def __getitem__(self, clip_id: str) -> np.ndarray:
-        return self.audio[clip_id]
+    def build(self, clips: Sequence[Clip], workers: int = 2) -> None:
+        """Decode every clip not cached yet (bad files are left for the readers to report)."""
+        def one(c: Clip) -> None:
+            try:
+                self.load(c.path)
+            except AudioError:
+                pass
 
-    def seconds(self) -> float:
-        return sum(len(x) for x in self.audio.values()) / self.sample_rate
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            list(pool.map(one, clips))
 
 
-def balanced_sampler(labels: Sequence[str], seed: int = 0) -> torch.utils.data.WeightedRandomSampler:
-    """Draws each class equally often on average: weight 1 / (clips of its class)."""
+class AudioReader:
+    """Reads one clip's mono audio at ``sample_rate``, through an :class:`AudioCache` when given."""
+
+    def __init__(self, sample_rate: int, cache: AudioCache | None = None):
+        self.sample_rate = sample_rate
+        self.cache = cache
+
+    def __call__(self, clip: Clip) -> np.ndarray:
+        if self.cache is not None:
+            return self.cache.load(clip.path)
+        return load_audio(clip.path, self.sample_rate)[0]
+
+    def n_samples(self, clip: Clip) -> int:
+        """Length after resampling, from the manifest's duration."""
+        return max(1, int(math.ceil(clip.duration * self.sample_rate - 1e-6)))
+
+
+def check_clips(clips: Sequence[Clip], sample_rate: int, strict: bool = False, skipped: SkipReport | None = None,
+                min_samples: int = 0, workers: int = 4) -> list[Clip]:
+    """The clips whose files are present and readable (header check, no decoding).
+
+    Missing, empty, truncated or unreadable files go to ``skipped`` (``strict`` raises instead).
+    Clips shorter than ``min_samples`` at ``sample_rate`` are kept, zero-padded, and noted.
+    """
+    report = skipped if skipped is not None else SkipReport()
+
+    def probe(c: Clip) -> AudioError | None:
+        try:
+            probe_audio(c.path)
+        except AudioError as e:
+            return e
+        return None
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        errors = list(pool.map(probe, clips))
+    out = []
+    for c, err in zip(clips, errors):
+        if err is not None:
+            if strict:
+                raise err
+            report.add(c.path, err.reason)
+            continue
+        n = int(round(c.duration * sample_rate))
+        if n < min_samples:
+            report.note(c.path, f"shorter than the model's input ({n} < {min_samples} samples at {sample_rate} Hz): "
+                                "zero-padded")
+        out.append(c)
+    return out
+
+
+def balanced_sampler(keys: Sequence[Sequence[str]], seed: int = 0) -> torch.utils.data.WeightedRandomSampler:
+    """Draws every class about equally often. ``keys[i]`` are the classes clip ``i`` counts for; a
+    multi-label clip takes the weight of its rarest class, 1 / (clips of that class)."""
     counts: dict[str, int] = {}
-    for lab in labels:
-        counts[lab] = counts.get(lab, 0) + 1
-    w = torch.tensor([1.0 / counts[lab] for lab in labels], dtype=torch.double)
-    return torch.utils.data.WeightedRandomSampler(w, len(labels), replacement=True,
+    for ks in keys:
+        for k in ks:
+            counts[k] = counts.get(k, 0) + 1
+    w = torch.tensor([max(1.0 / counts[k] for k in ks) for ks in keys], dtype=torch.double)
+    return torch.utils.data.WeightedRandomSampler(w, len(keys), replacement=True,
                                                   generator=torch.Generator().manual_seed(seed))
 
 
@@ -78,48 +157,78 @@ def window_starts(n: int, win: int, hop: int) -> list[int]:
     return starts
 
 
-class CropDataset(Dataset):
-    """Random ``win``-sample crops for training; short clips are placed at a random offset."""
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn``: each loader worker draws from its own generator, seeded by torch's
+    per-worker seed (itself derived from the run's seed), so workers never repeat each other."""
+    info = torch.utils.data.get_worker_info()
+    if info is not None and hasattr(info.dataset, "rng"):
+        info.dataset.rng = np.random.default_rng(info.seed % 2**63)
 
-    def __init__(self, clips: Sequence[Clip], store: AudioStore, target: Callable[[Clip], int], win: int,
-                 seed: int = 0, augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None):
-        self.clips, self.store, self.target, self.win = list(clips), store, target, win
+
+class CropDataset(Dataset):
+    """Random ``win``-sample crops for training; a short clip sits at a random offset in its window."""
+
+    def __init__(self, clips: Sequence[Clip], reader: AudioReader, target: Callable[..., np.ndarray], win: int,
+                 frame_hop: float = 0.0, seed: int = 0,
+                 augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None):
+        self.clips, self.reader, self.target, self.win = list(clips), reader, target, win
+        self.frame_hop = frame_hop
         self.rng = np.random.default_rng(seed)
         self.augment = augment
 
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor | int | float]:
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        from earshot.tasks.base import Crop
+
         c = self.clips[i]
-        x = self.store[c.id]
+        weight = float(c.weight)
+        try:
+            x = self.reader(c)
+        except AudioError as e:  # went bad after the header check: train on silence with weight 0
+            log.warning("%s (skipped in this batch)", e)
+            x, weight = np.zeros(self.win, np.float32), 0.0
         n = len(x)
         off = int(self.rng.integers(0, n - self.win + 1)) if n >= self.win else -int(self.rng.integers(0, self.win - n + 1))
         y = fix_length(x, self.win, off)
         if self.augment is not None:
             y = self.augment(y, self.rng)
-        return {"audio": torch.from_numpy(y), "target": self.target(c), "weight": float(c.weight)}
+        sr = self.reader.sample_rate
+        crop = Crop(off / sr, self.win / sr, self.frame_hop)
+        return {"audio": torch.from_numpy(np.ascontiguousarray(y, np.float32)),
+                "target": torch.from_numpy(self.target(c, crop)), "weight": weight}
 
 
 class WindowDataset(Dataset):
-    """Every evaluation window of every clip, flattened; ``clip_index`` says whose it is."""
+    """The evaluation windows of one clip per item, decoded once: ``audio`` ``(W, win)``,
+    ``clip_index`` ``(W,)`` and, with ``target``, the clip's target. Batch with :func:`collate_windows`."""
 
-    def __init__(self, clips: Sequence[Clip], store: AudioStore, target: Callable[[Clip], int] | None,
+    def __init__(self, clips: Sequence[Clip], reader: AudioReader, target: Callable[..., np.ndarray] | None,
                  win: int, hop: int):
-        self.clips, self.store, self.target, self.win = list(clips), store, target, win
-        self.items = [(ci, s) for ci, c in enumerate(self.clips) for s in window_starts(len(store[c.id]), win, hop)]
+        self.clips, self.reader, self.target, self.win, self.hop = list(clips), reader, target, win, hop
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.clips)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
-        ci, start = self.items[i]
+    def __getitem__(self, ci: int) -> dict[str, Any]:
         c = self.clips[ci]
-        out: dict[str, torch.Tensor | int] = {"audio": torch.from_numpy(fix_length(self.store[c.id], self.win, start)),
-                                              "clip_index": ci}
+        try:
+            x = self.reader(c)
+        except AudioError as e:
+            log.warning("%s (scored as silence)", e)
+            x = np.zeros(self.win, np.float32)
+        starts = window_starts(len(x), self.win, self.hop)
+        audio = np.stack([fix_length(x, self.win, s) for s in starts]).astype(np.float32, copy=False)
+        out: dict[str, Any] = {"audio": torch.from_numpy(audio), "clip_index": torch.full((len(starts),), ci)}
         if self.target is not None:
-            out["target"] = self.target(c)
+            out["target"] = torch.from_numpy(self.target(c))[None]
         return out
+
+
+def collate_windows(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Concatenate the windows of several clips; ``target`` keeps one row per clip."""
+    return {k: torch.cat([it[k] for it in items]) for k in items[0]}
 
 
 def pool_windows(probs: np.ndarray, clip_index: np.ndarray, n_clips: int, how: str = "mean") -> np.ndarray:

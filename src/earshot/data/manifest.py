@@ -64,13 +64,6 @@ class Clip:
             d["path"] = os.path.normpath(os.path.join(root, d["path"]))
         return cls(**d)
 
-    @property
-    def label(self) -> str:
-        """The single label of a single-label clip."""
-        if len(self.labels) != 1:
-            raise ValueError(f"{self.path}: expected exactly one label, found {self.labels}")
-        return self.labels[0]
-
 
 @dataclass
 class Skipped:
@@ -200,11 +193,17 @@ def duration_notes(clips: Sequence[Clip], report: SkipReport, ratio: float = 10.
 def summarize(clips: Sequence[Clip]) -> dict[str, Any]:
     """Counts a user wants to see after ``prepare``: clips, classes, hours, per split."""
     splits: dict[str, int] = {}
+    folds: dict[int, int] = {}
     for c in clips:
         splits[str(c.split)] = splits.get(str(c.split), 0) + 1
+        if c.fold is not None:
+            folds[c.fold] = folds.get(c.fold, 0) + 1
     return {
         "clips": len(clips),
         "classes": len(label_list(clips)),
         "hours": round(sum(c.duration for c in clips) / 3600.0, 4),
         "splits": splits,
+        "folds": folds,
+        "multi_label": sum(len(c.labels) > 1 for c in clips),
+        "no_label": sum(not c.labels for c in clips),
     }

@@ -1,6 +1,8 @@
 """Front-ends as ``nn.Module``s inside the model graph: log-mel and raw waveform.
 
-They run on whatever device the model is on and export with it. ``LogMel`` matches
+A model's *input* is one of two modules: :class:`LogMelInput` (``LogMel`` then per-band
+``Normalize``) or :class:`Waveform` (the samples as they are). Both take a waveform ``(B, N)``,
+run on whatever device the model is on and export with it. ``LogMel`` matches
 ``librosa.feature.melspectrogram`` (Slaney mel scale and norm, periodic Hann window,
 centred frames with zero padding) followed by ``librosa.power_to_db(ref=1.0, amin=1e-10)``.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -97,6 +100,10 @@ class LogMel(nn.Module):
         return 10.0 * torch.log10(torch.clamp(mel, min=c.amin))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):  # the front-end stays float32 under mixed precision
+            return self._forward(x.float())
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
         chunk = max(1, self.CHUNK_ELEMENTS // (c.frames(x.shape[-1]) * c.n_fft))
         exporting = torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
@@ -147,3 +154,80 @@ class BandStats:
             raise ValueError("no features seen")
         mean = self.s / self.n
         return mean.astype(np.float32), np.sqrt(np.maximum(self.s2 / self.n - mean**2, 1e-10)).astype(np.float32)
+
+
+class LogMelInput(nn.Module):
+    """Waveform ``(B, N)`` -> normalised log-mel ``(B, T, F)``; the statistics are fitted on training audio."""
+
+    kind = "logmel"
+
+    def __init__(self, config: LogMelConfig):
+        super().__init__()
+        self.config = config
+        self.frontend = LogMel(config)
+        self.norm = Normalize(config.n_mels)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_seconds(self) -> float:
+        """Seconds between consecutive feature frames."""
+        return self.config.hop_length / self.config.sample_rate
+
+    @property
+    def min_samples(self) -> int:
+        """Shorter audio than this is zero-padded to fill one STFT window."""
+        return self.config.win_length or self.config.n_fft
+
+    @property
+    def n_features(self) -> int:
+        return self.config.n_mels
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.frontend(wave))
+
+    @torch.no_grad()
+    def fit(self, waves: Iterable[np.ndarray]) -> None:
+        """Per-band mean and std of the log-mel over ``waves`` (each ``(N,)``)."""
+        stats = BandStats()
+        for x in waves:
+            stats.update(self.frontend(torch.from_numpy(np.asarray(x, np.float32))[None])[0].numpy())
+        self.norm.set_stats(*stats.result())
+
+
+@dataclass
+class WaveformConfig:
+    """Settings of the raw-waveform input: only the sample rate."""
+
+    sample_rate: int = 22050
+
+    def key(self) -> str:
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Waveform(nn.Module):
+    """Waveform ``(B, N)`` passed through unchanged: the input of sample-level models such as SampleCNN."""
+
+    kind = "waveform"
+    n_features = 1
+    min_samples = 1
+
+    def __init__(self, config: WaveformConfig):
+        super().__init__()
+        self.config = config
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_seconds(self) -> float:
+        return 1.0 / self.config.sample_rate
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return wave
+
+    def fit(self, waves: Iterable[np.ndarray]) -> None:
+        """Nothing to fit: the waveform is used as it is."""

@@ -9,18 +9,16 @@ from typing import Any
 from earshot.data.manifest import SkipReport, read_manifest, select
 from earshot.errors import DataError
 from earshot.inference.predictor import Predictor
-from earshot.report.plots import class_accuracy_plot, confusion_plot
+from earshot.tasks import Task
 
 
-def write_evaluation(report: dict[str, Any], out_dir: str | Path, prefix: str = "") -> dict[str, Path]:
-    """``metrics.json``, ``class_accuracy.png`` and ``confusion_matrix.png`` into ``out_dir``."""
+def write_evaluation(report: dict[str, Any], out_dir: str | Path, task: Task, prefix: str = "") -> dict[str, Path]:
+    """``metrics.json`` and the task's figures (e.g. class-wise accuracy, per-class AUC) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"metrics": out / f"{prefix}metrics.json", "class_accuracy": out / f"{prefix}class_accuracy.png",
-             "confusion_matrix": out / f"{prefix}confusion_matrix.png"}
+    paths = {"metrics": out / f"{prefix}metrics.json"}
     paths["metrics"].write_text(json.dumps(report, indent=2))
-    class_accuracy_plot(report, paths["class_accuracy"])
-    confusion_plot(report, paths["confusion_matrix"])
+    paths.update(task.plots(report, out, prefix))
     return paths
 
 
@@ -36,7 +34,7 @@ def evaluate_checkpoint(checkpoint: str | Path, manifest: str | Path, split: str
     report["split"] = split
     report["checkpoint"] = str(checkpoint)
     if out_dir is not None:
-        paths = write_evaluation(report, out_dir)
+        paths = write_evaluation(report, out_dir, pred.task)
         if len(skipped):
             skipped.write(Path(out_dir) / "eval_skipped.json")
         report["files"] = {k: str(v) for k, v in paths.items()}

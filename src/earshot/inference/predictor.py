@@ -11,15 +11,17 @@ import numpy as np
 import torch
 
 from earshot.audio.io import AUDIO_EXTENSIONS, fix_length, load_audio, resample, to_mono
-from earshot.data.loading import AudioStore, WindowDataset, pool_windows, window_starts
+from earshot.checkpoint import load_checkpoint
+from earshot.data.loading import AudioReader, WindowDataset, check_clips, collate_windows, pool_windows, window_starts
 from earshot.data.manifest import Clip, SkipReport
 from earshot.errors import AudioError, DataError
-from earshot.training.checkpoint import load_checkpoint
+from earshot.tasks import Task
 
 
 @dataclass
 class Prediction:
-    """Top-k labels for one input, plus the full probability vector and any notes."""
+    """What the task decoded for one input (top-k labels, or the tags above their thresholds), plus
+    the full probability vector and any notes."""
 
     source: str
     top: list[tuple[str, float]]
@@ -27,8 +29,9 @@ class Prediction:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def label(self) -> str:
-        return self.top[0][0]
+    def label(self) -> str | None:
+        """The most probable decoded label (None when a tagger finds no tag above its threshold)."""
+        return self.top[0][0] if self.top else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.source, "top": [{"label": lab, "score": round(s, 6)} for lab, s in self.top],
@@ -38,7 +41,7 @@ class Prediction:
 class Predictor:
     """Windowed inference with a trained model; build with :meth:`load` or :func:`earshot.load`."""
 
-    def __init__(self, model: torch.nn.Module, task: Any, meta: dict[str, Any], device: str | None = None,
+    def __init__(self, model: torch.nn.Module, task: Task, meta: dict[str, Any], device: str | None = None,
                  batch_size: int = 64):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
@@ -64,7 +67,7 @@ class Predictor:
     def _window_probs(self, batch: torch.Tensor) -> np.ndarray:
         return self.task.probabilities(self.model(batch.to(self.device))).cpu().numpy()
 
-    def predict_array(self, x: np.ndarray, sample_rate: int, top_k: int = 3, source: str = "<array>") -> Prediction:
+    def predict_array(self, x: np.ndarray, sample_rate: int, top_k: int | None = None, source: str = "<array>") -> Prediction:
         """Predict a waveform ``(N,)`` or ``(C, N)`` at ``sample_rate``."""
         notes = []
         x = np.asarray(x, np.float32)
@@ -85,12 +88,12 @@ class Predictor:
         clip = pool_windows(p, np.zeros(len(p), np.int64), 1, self.pooling)[0]
         return Prediction(source, self.task.decode(clip, top_k), clip, notes)
 
-    def predict(self, path: str | Path, top_k: int = 3) -> Prediction:
+    def predict(self, path: str | Path, top_k: int | None = None) -> Prediction:
         """Predict one audio file; raises :class:`AudioError` for a bad file."""
         x, sr = load_audio(path, None, mono=False)
         return self.predict_array(x if x.shape[0] > 1 else x[0], sr, top_k, str(path))
 
-    def predict_files(self, paths: Sequence[str | Path], top_k: int = 3) -> Iterator[Prediction | AudioError]:
+    def predict_files(self, paths: Sequence[str | Path], top_k: int | None = None) -> Iterator[Prediction | AudioError]:
         """Predict many files; a bad file yields its :class:`AudioError` and the rest go on."""
         for p in paths:
             try:
@@ -99,50 +102,52 @@ class Predictor:
                 yield e
 
     def predict_clips(self, clips: Sequence[Clip], skipped: SkipReport | None = None) -> tuple[np.ndarray, list[Clip]]:
-        """Pooled probabilities ``(N, C)`` for manifest clips that decode; the rest go to ``skipped``."""
-        store = AudioStore(clips, self.sample_rate, skipped=skipped)
-        ds = WindowDataset(store.clips, store, None, self.win, self.hop)
-        loader = torch.utils.data.DataLoader(ds, batch_size=self.batch_size)
+        """Pooled probabilities ``(N, C)`` for manifest clips that can be read; the rest go to ``skipped``."""
+        kept = check_clips(clips, self.sample_rate, skipped=skipped)
+        ds = WindowDataset(kept, AudioReader(self.sample_rate), None, self.win, self.hop)
+        loader = torch.utils.data.DataLoader(ds, batch_size=max(1, self.batch_size // 8), collate_fn=collate_windows)
         probs, idx = [], []
         for b in loader:
-            probs.append(self._window_probs(b["audio"]))
+            for i in range(0, len(b["audio"]), self.batch_size):
+                probs.append(self._window_probs(b["audio"][i : i + self.batch_size]))
             idx.append(b["clip_index"].numpy())
         if not probs:
             return np.zeros((0, len(self.labels))), []
-        return pool_windows(np.concatenate(probs), np.concatenate(idx), len(store.clips), self.pooling), store.clips
+        return pool_windows(np.concatenate(probs), np.concatenate(idx), len(kept), self.pooling), kept
 
     def evaluate(self, clips: Sequence[Clip], skipped: SkipReport | None = None,
                  predictions: str | Path | None = None) -> dict[str, Any]:
-        """Task metrics on labelled clips (accuracy, MAP@k, per-class, confusion matrix).
+        """The task's metrics on labelled clips; clips the task cannot score go to ``skipped``.
 
-        With ``predictions``, each clip's label and top-5 predictions are written there as JSONL.
+        With ``predictions``, each clip's labels and decoded prediction are written there as JSONL.
         """
         report = skipped if skipped is not None else SkipReport()
-        known = set(self.labels)
-        usable = []
-        for c in clips:
-            bad = [lab for lab in c.labels if lab not in known]
-            if bad or not c.labels:
-                report.add(c.path, f"label(s) {bad or c.labels} not among the checkpoint's labels")
-            else:
-                usable.append(c)
+        usable = self.task.admit(clips, "evaluation", report)
         if not usable:
             raise DataError("manifest", "no clip has a label the checkpoint knows")
         probs, kept = self.predict_clips(usable, report)
-        targets = np.array([self.task.target(c) for c in kept])
+        if not kept:
+            raise DataError("manifest", "no clip could be read")
+        targets = np.stack([self.task.target(c) for c in kept])
         out = self.task.evaluate(probs, targets)
+        out["task"] = self.task.name
+        out["headline"] = list(self.task.headline)
         out["skipped"] = len(report)
         if predictions is not None:
-            write_predictions(predictions, kept, probs, self.task)
+            write_predictions(predictions, kept, probs, targets, self.task)
         return out
 
 
-def write_predictions(path: str | Path, clips: Sequence[Clip], probs: np.ndarray, task: Any, top_k: int = 5) -> None:
-    """One JSON line per clip: id, path, true labels and the top-k predictions with scores."""
+def write_predictions(path: str | Path, clips: Sequence[Clip], probs: np.ndarray, targets: np.ndarray, task: Task,
+                      top_k: int = 5) -> None:
+    """One JSON line per clip: id, path, true labels, the decoded prediction with scores, whether it
+    is right and how confident it was (the task judges both)."""
     with open(path, "w") as f:
-        for c, p in zip(clips, probs):
+        for c, p, t in zip(clips, probs, targets):
+            correct, confidence = task.judge(p, t)
             f.write(json.dumps({"id": c.id, "path": c.path, "labels": c.labels,
-                                "top": [[lab, round(s, 6)] for lab, s in task.decode(p, top_k)]}) + "\n")
+                                "top": [[lab, round(s, 6)] for lab, s in task.decode(p, top_k)],
+                                "correct": correct, "confidence": round(confidence, 6)}) + "\n")
 
 
 def list_audio(paths: Sequence[str | Path]) -> list[Path]:

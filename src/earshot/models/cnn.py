@@ -29,46 +29,41 @@ class ConvBlock(nn.Module):
 
 
 class VggCnn(nn.Module):
-    """Conv blocks over log-mel ``(B, T, F)``; frame logits at 1/2^k time resolution, clip logits
-    from max-over-time of frame embeddings (mean over frequency)."""
+    """Conv blocks over log-mel ``(B, T, F)`` -> frame embeddings ``(B, T / 2^k, D)`` (mean over frequency)."""
 
-    def __init__(self, n_classes: int, n_mels: int = 64, channels: Sequence[int] = (64, 128, 256, 512),
-                 dropout: float = 0.2, pool: str = "avg"):
+    def __init__(self, n_features: int = 64, channels: Sequence[int] = (64, 128, 256, 512), pool: str = "avg"):
         super().__init__()
         chans = [1, *channels]
-        self.bn0 = nn.BatchNorm2d(n_mels)
+        self.bn0 = nn.BatchNorm2d(n_features)
         self.blocks = nn.Sequential(*[ConvBlock(a, b, pool) for a, b in zip(chans[:-1], chans[1:])])
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(chans[-1], n_classes)
-        self.embed_dim = chans[-1]
+        self.dim = chans[-1]
+        self.time_stride = self.min_frames = 2 ** len(channels)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, T, F)`` -> frame embeddings ``(B, T', D)``."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn0(x.transpose(1, 2).unsqueeze(-1)).squeeze(-1).transpose(1, 2)  # per-band BN
         x = self.blocks(x.unsqueeze(1))  # (B, D, T', F')
         return x.mean(dim=3).transpose(1, 2)  # (B, T', D)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if x.shape[1] < 2 ** len(self.blocks):
-            x = F.pad(x, (0, 0, 0, 2 ** len(self.blocks) - x.shape[1]))
-        h = self.forward_features(x)  # (B, T', D)
-        clip = self.head(self.dropout(h.max(dim=1).values))
-        return {"clip_logits": clip, "frame_logits": self.head(h), "embedding": h.max(dim=1).values}
+
+HEAD = dict(pool="max", dropout=0.2)
 
 
-@register_model(input="logmel", frontend=dict(sample_rate=32000, n_fft=2048, hop_length=1024, n_mels=64, fmin=50.0))
-def kong2018_cnn(n_classes: int, n_mels: int = 64, dropout: float = 0.2, **kw) -> nn.Module:
+@register_model(input="logmel", frontend=dict(sample_rate=32000, n_fft=2048, hop_length=1024, n_mels=64, fmin=50.0),
+                head=HEAD)
+def kong2018_cnn(n_features: int = 64, **kw) -> nn.Module:
     """VGG-like CNN of the DCASE 2018 Task 2 PyTorch baseline: 4 blocks of 64-512 channels."""
-    return VggCnn(n_classes, n_mels, (64, 128, 256, 512), dropout, **kw)
+    return VggCnn(n_features, (64, 128, 256, 512), **kw)
 
 
-@register_model(input="logmel", frontend=dict(sample_rate=16000, n_fft=512, hop_length=160, n_mels=64, fmin=20.0))
-def cnn_small(n_classes: int, n_mels: int = 64, dropout: float = 0.2, **kw) -> nn.Module:
+@register_model(input="logmel", frontend=dict(sample_rate=16000, n_fft=512, hop_length=160, n_mels=64, fmin=20.0),
+                head=HEAD)
+def cnn_small(n_features: int = 64, **kw) -> nn.Module:
     """The same VGG design at a quarter of the width (16-128 channels): fast on a CPU."""
-    return VggCnn(n_classes, n_mels, (16, 32, 64, 128), dropout, **kw)
+    return VggCnn(n_features, (16, 32, 64, 128), **kw)
 
 
-@register_model(input="logmel", frontend=dict(sample_rate=16000, n_fft=512, hop_length=160, n_mels=64, fmin=20.0))
-def cnn_medium(n_classes: int, n_mels: int = 64, dropout: float = 0.2, **kw) -> nn.Module:
+@register_model(input="logmel", frontend=dict(sample_rate=16000, n_fft=512, hop_length=160, n_mels=64, fmin=20.0),
+                head=HEAD)
+def cnn_medium(n_features: int = 64, **kw) -> nn.Module:
     """The VGG design at half width (32-256 channels)."""
-    return VggCnn(n_classes, n_mels, (32, 64, 128, 256), dropout, **kw)
+    return VggCnn(n_features, (32, 64, 128, 256), **kw)

@@ -49,12 +49,11 @@ class SeparableBlock(nn.Module):
 
 
 class Conv2dNet(nn.Module):
-    """Stem conv, stages of ``block`` (first of each stage strided), frame embeddings by mean over F."""
+    """Stem conv, stages of ``block`` (first of each stage strided) -> frame embeddings ``(B, T', D)``."""
 
-    def __init__(self, n_classes: int, n_mels: int, block: type, widths: Sequence[int], depths: Sequence[int],
-                 stem: int, dropout: float = 0.2):
+    def __init__(self, n_features: int, block: type, widths: Sequence[int], depths: Sequence[int], stem: int):
         super().__init__()
-        self.bn0 = nn.BatchNorm2d(n_mels)
+        self.bn0 = nn.BatchNorm2d(n_features)
         self.stem = nn.Sequential(nn.Conv2d(1, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem), nn.ReLU())
         layers, cin = [], stem
         for w, d in zip(widths, depths):
@@ -62,31 +61,25 @@ class Conv2dNet(nn.Module):
                 layers.append(block(cin, w, 2 if i == 0 else 1))
                 cin = w
         self.stages = nn.Sequential(*layers)
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(cin, n_classes)
-        self.min_frames = 2 ** len(widths)
+        self.dim = cin
+        self.time_stride = self.min_frames = 2 ** len(widths)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, T, F)`` -> frame embeddings ``(B, T', D)``."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn0(x.transpose(1, 2).unsqueeze(-1)).squeeze(-1).transpose(1, 2)  # per-band BN
         x = self.stages(self.stem(x.unsqueeze(1)))  # (B, D, T', F')
         return x.mean(3).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if x.shape[1] < self.min_frames:
-            x = F.pad(x, (0, 0, 0, self.min_frames - x.shape[1]))
-        h = self.forward_features(x)
-        pooled = h.amax(1) + h.mean(1)
-        return {"clip_logits": self.head(self.dropout(pooled)), "frame_logits": self.head(h), "embedding": pooled}
+
+HEAD = dict(pool="max+mean", dropout=0.2)
 
 
-@register_model(input="logmel", frontend=FRONTEND)
-def resnet_small(n_classes: int, n_mels: int = 64, dropout: float = 0.2, **kw) -> nn.Module:
+@register_model(input="logmel", frontend=FRONTEND, head=HEAD)
+def resnet_small(n_features: int = 64) -> nn.Module:
     """Small ResNet: 4 stages of 2 basic blocks, 16-128 channels."""
-    return Conv2dNet(n_classes, n_mels, BasicBlock, (16, 32, 64, 128), (2, 2, 2, 2), 16, dropout, **kw)
+    return Conv2dNet(n_features, BasicBlock, (16, 32, 64, 128), (2, 2, 2, 2), 16)
 
 
-@register_model(input="logmel", frontend=FRONTEND)
-def mobilenet_small(n_classes: int, n_mels: int = 64, dropout: float = 0.2, **kw) -> nn.Module:
+@register_model(input="logmel", frontend=FRONTEND, head=HEAD)
+def mobilenet_small(n_features: int = 64) -> nn.Module:
     """Depthwise-separable inverted-residual CNN (MobileNetV2-style), 16-128 channels."""
-    return Conv2dNet(n_classes, n_mels, SeparableBlock, (24, 48, 96, 128), (1, 2, 2, 1), 16, dropout, **kw)
+    return Conv2dNet(n_features, SeparableBlock, (24, 48, 96, 128), (1, 2, 2, 1), 16)

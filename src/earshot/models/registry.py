@@ -1,20 +1,30 @@
-"""Models register by name; ``create_model`` builds the backbone with its front-end.
+"""Models register by name; a model is an input, a backbone and a head.
 
-A registered builder returns a backbone taking features ``(B, T, F)`` (log-mel input) or a
-waveform ``(B, N)`` and returning a dict with ``clip_logits`` ``(B, C)`` and, where it keeps
-time, ``frame_logits`` ``(B, T', C)``. :class:`AudioModel` puts the front-end and its
-normalisation in front, so the whole graph runs from a waveform.
+- The **input** is :class:`~earshot.features.frontends.LogMelInput` (log-mel + per-band
+  normalisation, ``(B, N)`` -> ``(B, T, F)``) or :class:`~earshot.features.frontends.Waveform`.
+- The **backbone** maps the input to frame embeddings ``(B, T', D)``. It declares ``dim`` (D),
+  ``time_stride`` (input frames, or samples, per output frame) and ``min_frames``.
+- The **head** (:mod:`earshot.models.heads`) turns frame embeddings into ``clip_logits``
+  ``(B, C)`` and ``frame_logits`` ``(B, T', C)``.
+
+A registered name fixes the backbone's builder and its default input and head settings;
+:meth:`AudioModel.describe` records everything, so ``create_model(**describe())`` rebuilds it.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from earshot.features.frontends import LogMel, LogMelConfig, Normalize
+from earshot.errors import ConfigError
+from earshot.features.frontends import LogMelConfig, LogMelInput, Waveform, WaveformConfig
+from earshot.models.heads import build_head
+
+InputKind = Literal["logmel", "waveform"]
 
 
 @dataclass(frozen=True)
@@ -23,23 +33,36 @@ class ModelSpec:
 
     name: str
     builder: Callable[..., nn.Module]
-    input: str  # "logmel" or "waveform"
+    input: InputKind
     frontend: dict[str, Any] = field(default_factory=dict)
+    head: dict[str, Any] = field(default_factory=dict)
+    input_samples: int | None = None  # a fixed input length (e.g. SampleCNN's 59049); None: any length
     description: str = ""
 
-    def frontend_config(self, **overrides: Any) -> LogMelConfig:
-        return LogMelConfig(**{**self.frontend, **overrides})
+    def frontend_config(self, **overrides: Any) -> LogMelConfig | WaveformConfig:
+        cls = LogMelConfig if self.input == "logmel" else WaveformConfig
+        given = {**self.frontend, **overrides}
+        allowed = {f.name for f in fields(cls)}
+        bad = set(given) - allowed
+        if bad:
+            raise ConfigError(f"unknown front-end setting(s) {sorted(bad)} for {self.input} input; "
+                              f"known: {sorted(allowed)}")
+        return cls(**given)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register_model(input: str = "logmel", frontend: dict[str, Any] | None = None) -> Callable:
-    """Decorator: register ``fn(n_classes, n_mels, **kwargs) -> nn.Module`` under its name."""
+def register_model(input: InputKind = "logmel", frontend: dict[str, Any] | None = None,
+                   head: dict[str, Any] | None = None, input_samples: int | None = None,
+                   name: str | None = None) -> Callable:
+    """Decorator: register ``fn(n_features, **kwargs) -> backbone`` under ``name`` (default: its own)."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         doc = (fn.__doc__ or "").strip().splitlines()
-        _REGISTRY[fn.__name__] = ModelSpec(fn.__name__, fn, input, dict(frontend or {}), doc[0] if doc else "")
+        key = name or fn.__name__
+        _REGISTRY[key] = ModelSpec(key, fn, input, dict(frontend or {}), dict(head or {}), input_samples,
+                                   doc[0] if doc else "")
         return fn
 
     return wrap
@@ -55,61 +78,92 @@ def model_spec(name: str) -> ModelSpec:
     """The registry entry for ``name``; unknown names list the known ones."""
     _load_families()
     if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
+        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
 
 
 def _load_families() -> None:
-    from earshot.models import cnn, cnn1d, efficient  # noqa: F401  (register on import)
+    from earshot.models import cnn, cnn1d, efficient, sample_cnn  # noqa: F401  (register on import)
 
 
 class AudioModel(nn.Module):
-    """Front-end + normalisation + backbone: waveform ``(B, N)`` -> dict of logits."""
+    """Input + backbone + head: waveform ``(B, N)`` -> ``{clip_logits, frame_logits, embedding}``."""
 
-    def __init__(self, name: str, backbone: nn.Module, frontend: LogMelConfig, model_args: dict[str, Any]):
+    def __init__(self, spec: ModelSpec, input: nn.Module, backbone: nn.Module, head: nn.Module,
+                 model_args: dict[str, Any], head_args: dict[str, Any]):
         super().__init__()
-        self.name = name
+        self.name = spec.name
+        self.input_samples = spec.input_samples
         self.model_args = dict(model_args)
-        self.frontend_config = frontend
-        self.frontend = LogMel(frontend)
-        self.norm = Normalize(frontend.n_mels)
+        self.head_args = dict(head_args)
+        self.input = input
         self.backbone = backbone
+        self.head = head
+
+    @property
+    def frontend_config(self) -> LogMelConfig | WaveformConfig:
+        return self.input.config
+
+    @property
+    def input_kind(self) -> str:
+        return self.input.kind
 
     @property
     def sample_rate(self) -> int:
-        return self.frontend_config.sample_rate
+        return self.input.sample_rate
+
+    @property
+    def frame_hop_seconds(self) -> float:
+        """Seconds between consecutive frames of ``frame_logits``."""
+        return self.input.hop_seconds * self.backbone.time_stride
 
     def features(self, wave: torch.Tensor) -> torch.Tensor:
-        """Normalised log-mel ``(B, T, F)`` from a waveform ``(B, N)``."""
-        return self.norm(self.frontend(wave))
-
-    def forward(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.backbone(self.features(wave))
+        """What the backbone reads: normalised log-mel ``(B, T, F)`` or the waveform ``(B, N)``."""
+        return self.input(wave)
 
     def forward_features(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Run the backbone on un-normalised log-mel ``(B, T, F)`` (e.g. read from a cache)."""
-        return self.backbone(self.norm(feats))
+        """Backbone and head on input features (e.g. after feature-level augmentation)."""
+        short = self.backbone.min_frames - feats.shape[1]
+        if short > 0:  # too short for the backbone's pooling: zero-pad the time axis
+            feats = F.pad(feats, (0, 0, 0, short) if feats.dim() == 3 else (0, short))
+        return self.head(self.backbone(feats))
+
+    def forward(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.forward_features(self.features(wave))
+
+    def embed(self, wave: torch.Tensor) -> torch.Tensor:
+        """Frame embeddings ``(B, T', D)`` of a waveform batch."""
+        feats = self.features(wave)
+        short = self.backbone.min_frames - feats.shape[1]
+        if short > 0:
+            feats = F.pad(feats, (0, 0, 0, short) if feats.dim() == 3 else (0, short))
+        return self.backbone(feats)
 
     def describe(self) -> dict[str, Any]:
         """Everything needed to rebuild this model (weights aside)."""
-        return {"name": self.name, "args": self.model_args, "frontend": asdict(self.frontend_config)}
+        return {"name": self.name, "args": self.model_args, "frontend": asdict(self.frontend_config),
+                "head": self.head_args}
 
 
-def create_model(name: str, n_classes: int, frontend: dict[str, Any] | LogMelConfig | None = None,
-                 **kwargs: Any) -> AudioModel:
-    """Build a registered model. ``frontend`` overrides the model's default front-end settings."""
+def create_model(name: str, n_classes: int, frontend: dict[str, Any] | LogMelConfig | WaveformConfig | None = None,
+                 head: dict[str, Any] | None = None, **kwargs: Any) -> AudioModel:
+    """Build a registered model. ``frontend`` and ``head`` override the model's defaults; ``kwargs``
+    go to the backbone (e.g. ``block="se"``, ``multi=True`` for SampleCNN)."""
     spec = model_spec(name)
-    if isinstance(frontend, LogMelConfig):
+    if isinstance(frontend, (LogMelConfig, WaveformConfig)):
         fe = replace(frontend)
     else:
-        given = dict(frontend or {})
-        allowed = {f.name for f in fields(LogMelConfig)}
-        bad = set(given) - allowed
-        if bad:
-            raise KeyError(f"unknown front-end setting(s) {sorted(bad)}; known: {sorted(allowed)}")
-        fe = spec.frontend_config(**given)
-    backbone = spec.builder(n_classes=n_classes, n_mels=fe.n_mels, **kwargs)
-    return AudioModel(name, backbone, fe, {"n_classes": n_classes, **kwargs})
+        fe = spec.frontend_config(**dict(frontend or {}))
+    inp = LogMelInput(fe) if spec.input == "logmel" else Waveform(fe)
+    try:
+        backbone = spec.builder(n_features=inp.n_features, **kwargs)
+    except TypeError as e:
+        raise ConfigError(f"model.args for {name}: {e}") from None
+    head = dict(head or {})
+    same_type = head.get("type", "clip") == spec.head.get("type", "clip")
+    head_args = {**spec.head, **head} if same_type else head  # another head type: none of the defaults apply
+    return AudioModel(spec, inp, backbone, build_head(backbone.dim, n_classes, **head_args),
+                      {"n_classes": n_classes, **kwargs}, head_args)
 
 
 def count_parameters(model: nn.Module) -> int:

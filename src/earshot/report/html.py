@@ -38,7 +38,7 @@ def _file_png(path: Path) -> str | None:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode() if path.exists() else None
 
 
-def _curves(run: Path) -> str | None:
+def _curves(run: Path, headline: list[str]) -> str | None:
     """Training loss, validation loss and the validation metrics per epoch."""
     files = sorted(run.glob("logs/**/metrics.csv"))
     if not files:
@@ -59,7 +59,7 @@ def _curves(run: Path) -> str | None:
         if k in series:
             e = sorted(series[k])
             a1.plot(e, [series[k][i] for i in e], marker=".", label=k.replace("_epoch", ""))
-    for k in ("val/accuracy", "val/map@3", "val/mAP", "val/balanced_accuracy"):
+    for k in [f"val/{h}" for h in headline]:
         if k in series:
             e = sorted(series[k])
             a2.plot(e, [series[k][i] for i in e], marker=".", label=k)
@@ -79,7 +79,8 @@ def _logmel_and_audio(path: str, frontend: dict[str, Any], max_seconds: float = 
     from earshot.audio.io import load_audio
     from earshot.features.frontends import LogMel, LogMelConfig
 
-    cfg = LogMelConfig(**frontend)
+    cfg = LogMelConfig(**{k: v for k, v in frontend.items() if k == "sample_rate"}) if "n_mels" not in frontend \
+        else LogMelConfig(**frontend)  # a waveform model: show a default log-mel at its rate
     x, sr = load_audio(path, cfg.sample_rate)
     x = x[: int(max_seconds * sr)]
     with torch.no_grad():
@@ -133,41 +134,37 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, n_wrong: in
         parts.append(f"<p>note: {html.escape(n['path'])}: {html.escape(n['reason'])}</p>")
 
     # metrics
+    task = _checkpoint_task(run)
     parts.append(f"<h2>Metrics ({html.escape(str(metrics.get('split')))} split, {metrics.get('n_clips')} clips)</h2>")
-    keys = [k for k in ("accuracy", "balanced_accuracy", "top3_accuracy", "map@3", "mAP", "train_seconds", "epochs")
-            if k in metrics]
+    keys = [k for k in (*metrics.get("headline", []), "train_seconds", "epochs") if k in metrics]
     parts.append(_table([[_fmt(metrics[k]) for k in keys]], keys))
-    curves = _curves(run)
+    curves = _curves(run, metrics.get("headline", []))
     if curves:
         parts.append(f"<h2>Training curves</h2><img class=fig src='{curves}' alt='training curves'>")
-    labels = metrics.get("labels", [])
-    pcs, aps, sup = metrics.get("per_class_accuracy", {}), metrics.get("per_class_ap", {}), metrics.get("support", {})
-    parts.append("<h2>Per class</h2>")
-    parts.append(_table([[lab, sup.get(lab, ""), _fmt(pcs.get(lab)), _fmt(aps.get(lab))] for lab in labels],
-                        ["class", "clips", "accuracy", "AP"]))
-    for name, title in (("class_accuracy.png", "Class-wise accuracy"), ("confusion_matrix.png", "Confusion matrix")):
-        uri = _file_png(run / name)
-        if uri:
-            parts.append(f"<h3>{title}</h3><img class=fig src='{uri}' alt='{title}'>")
+    if task is not None:
+        header, rows = task.per_class_table(metrics)
+        parts.append("<h2>Per class</h2>" + _table([[_fmt(v) for v in r] for r in rows], header))
+    for png in sorted(run.glob("*.png")):
+        title = png.stem.replace("_", " ").replace("auc ap", "ROC-AUC and AP")
+        title = title[:1].upper() + title[1:]
+        parts.append(f"<h3>{html.escape(title)}</h3><img class=fig src='{_file_png(png)}' alt='{html.escape(title)}'>")
 
     # most confidently wrong clips
     preds_file = run / "predictions.jsonl"
     if preds_file.exists():
         preds = [json.loads(line) for line in preds_file.read_text().splitlines() if line.strip()]
-        wrong = [p for p in preds if p["top"][0][0] not in p["labels"]]
-        wrong.sort(key=lambda p: -p["top"][0][1])
+        wrong = sorted((p for p in preds if not p["correct"]), key=lambda p: -p["confidence"])
         parts.append(f"<h2>Most confidently wrong ({len(wrong)} wrong of {len(preds)})</h2><div class=grid>")
-        frontend = cfg.get("model", {}).get("frontend") if cfg else None
-        ckpt_front = _checkpoint_frontend(run) or frontend or {}
+        frontend = _checkpoint_meta(run, "model", "frontend") or {}
         for p in wrong[:n_wrong]:
             try:
-                img, audio = _logmel_and_audio(p["path"], ckpt_front)
+                img, audio = _logmel_and_audio(p["path"], frontend)
                 media = f"<img src='{img}' alt='log-mel'><audio controls src='{audio}'></audio>"
             except Exception as e:  # the file may have moved since training
                 media = f"<p class=bad>audio unavailable: {html.escape(str(e))}</p>"
-            top = ", ".join(f"{html.escape(lab)} {s:.2f}" for lab, s in p["top"][:3])
+            top = ", ".join(f"{html.escape(lab)} {s:.2f}" for lab, s in p["top"][:3]) or "nothing above threshold"
             parts.append(f"<div class=card><b>{html.escape(Path(p['path']).name)}</b><br>true: "
-                         f"<b>{html.escape(', '.join(p['labels']))}</b><br>predicted: {top}{media}</div>")
+                         f"<b>{html.escape(', '.join(p['labels']) or '(none)')}</b><br>predicted: {top}{media}</div>")
         parts.append("</div>")
     parts.append(f"<h2>Config</h2><pre>{html.escape(cfg_text)}</pre>")
     page = (f"<!doctype html><html><head><meta charset=utf-8><title>earshot report {html.escape(run.name)}"
@@ -177,10 +174,24 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, n_wrong: in
     return out
 
 
-def _checkpoint_frontend(run: Path) -> dict[str, Any] | None:
-    ck = run / "checkpoints" / "best.ckpt"
-    if not ck.exists():
-        return None
-    import torch
+def _checkpoint_meta(run: Path, *keys: str) -> Any:
+    """A value from the best checkpoint's ``earshot`` entry, or None."""
+    from earshot.checkpoint import read
 
-    return torch.load(ck, map_location="cpu", weights_only=True)["earshot"]["model"]["frontend"]
+    try:
+        meta = read(run / "checkpoints" / "best.ckpt")["earshot"]
+    except EarshotError:
+        return None
+    for k in keys:
+        meta = meta[k]
+    return meta
+
+
+def _checkpoint_task(run: Path) -> Any:
+    from earshot.tasks import create_task
+
+    t = _checkpoint_meta(run, "task")
+    if t is None:
+        return None
+    t = dict(t)
+    return create_task(t.pop("name"), t.pop("labels"), **t)

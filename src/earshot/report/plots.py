@@ -1,4 +1,5 @@
-"""Figures written with every evaluation: class-wise accuracy and the confusion matrix."""
+"""Figures written with every evaluation: class-wise accuracy and the confusion matrix (classification),
+per-class ROC-AUC and AP (tagging)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,26 @@ def confusion_plot(report: dict[str, Any], path: str | Path, normalize: bool = T
                     ax.text(j, i, f"{cm[i, j]:.2f}" if normalize else int(cm[i, j]), ha="center", va="center",
                             fontsize=6, color="white" if cm[i, j] > 0.5 else "black")
     fig.colorbar(im, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def class_auc_ap_plot(report: dict[str, Any], path: str | Path, title: str = "Per-class ROC-AUC and AP") -> Path:
+    """Paired horizontal bars of each class's ROC-AUC and average precision, sorted by AP."""
+    labels = [k for k in report["labels"] if report["per_class_ap"].get(k) is not None]
+    labels.sort(key=lambda k: report["per_class_ap"][k])
+    auc = [report["per_class_auc"][k] for k in labels]
+    ap = [report["per_class_ap"][k] for k in labels]
+    y = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.36 * len(labels) + 1)))
+    ax.barh(y + 0.2, auc, 0.4, color="#3b7dd8", label=f"ROC-AUC (macro {report['roc_auc_macro']:.3f})")
+    ax.barh(y - 0.2, ap, 0.4, color="#e0923a", label=f"AP (mAP {report['mAP']:.3f})")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

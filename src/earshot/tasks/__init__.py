@@ -1,5 +1,22 @@
-"""Task objects own targets, loss and decoding."""
+"""Task objects own every label decision: targets, loss, decoding, metrics, plots and state."""
 
-from earshot.tasks.classification import TASKS, ClassificationTask, create_task
+from __future__ import annotations
 
-__all__ = ["TASKS", "ClassificationTask", "create_task"]
+from typing import Any, Sequence
+
+from earshot.errors import ConfigError
+from earshot.tasks.base import Crop, Task
+from earshot.tasks.classification import ClassificationTask
+from earshot.tasks.tagging import TaggingTask
+
+TASKS: dict[str, type] = {"classification": ClassificationTask, "tagging": TaggingTask}
+
+
+def create_task(name: str, labels: Sequence[str], **kwargs: Any) -> Task:
+    """Build a task by name (``classification`` or ``tagging``) over ``labels``."""
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; known: {sorted(TASKS)}")
+    return TASKS[name](labels, **kwargs)
+
+
+__all__ = ["TASKS", "ClassificationTask", "Crop", "TaggingTask", "Task", "create_task"]

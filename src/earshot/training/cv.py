@@ -10,27 +10,44 @@ from typing import Any, Sequence
 import numpy as np
 
 from earshot.config import RunConfig
+from earshot.errors import ConfigError
 from earshot.training.run import train
 
-KEYS = ("accuracy", "balanced_accuracy", "map@3", "mAP")
+
+def parse_folds(args: Sequence[str]) -> tuple[list[int], list[str]]:
+    """Split ``folds=1,2,3`` (or ``folds=[1,2,3]``) out of ``key=value`` arguments."""
+    folds_arg = [a for a in args if a.startswith("folds=")]
+    rest = [a for a in args if not a.startswith("folds=")]
+    if not folds_arg:
+        raise ConfigError("cv needs folds=1,2,3,4,5 (the folds to hold out in turn)")
+    try:
+        folds = [int(f) for f in folds_arg[-1].split("=", 1)[1].strip("[]").split(",") if f.strip()]
+    except ValueError:
+        raise ConfigError(f"{folds_arg[-1]!r}: folds are whole numbers, e.g. folds=1,2,3,4,5") from None
+    if not folds:
+        raise ConfigError("folds= lists no fold")
+    return folds, rest
 
 
 def cross_validate(cfg: RunConfig, folds: Sequence[int], val_fraction: float | None = None) -> dict[str, Any]:
-    """Train once per fold in ``folds`` with that fold as the test split; summarise over folds.
+    """Train once per fold in ``folds`` with that fold as the test split; summarise the task's
+    headline metrics over folds.
 
     Validation comes from ``data.val_folds`` if set, else is carved from the training folds.
     Writes ``OUT_DIR/NAME-cv.json`` and returns the summary.
     """
     runs = []
+    headline: list[str] = []
     for k in folds:
         data = replace(cfg.data, test_folds=[int(k)],
                        val_fraction=cfg.data.val_fraction if val_fraction is None else val_fraction)
         run = train(replace(cfg, name=f"{cfg.name}-fold{k}", data=data))
         m = json.loads((run / "metrics.json").read_text())
+        headline = m["headline"]
         runs.append({"fold": int(k), "run": str(run), "train_seconds": m.get("train_seconds"),
-                     **{key: m[key] for key in KEYS if key in m}})
-    summary: dict[str, Any] = {"name": cfg.name, "folds": runs}
-    for key in KEYS:
+                     **{key: m[key] for key in headline if m.get(key) is not None}})
+    summary: dict[str, Any] = {"name": cfg.name, "headline": headline, "folds": runs}
+    for key in headline:
         vals = [r[key] for r in runs if key in r]
         if vals:
             summary[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "values": vals}

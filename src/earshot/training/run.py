@@ -1,4 +1,8 @@
-"""The training driver: config in, run folder out (checkpoints, config, metrics, plots)."""
+"""The training driver: config in, run folder out (checkpoints, config, metrics, plots).
+
+:func:`train` is a sequence of small steps: read the splits, build the task and the model, build
+the loaders, fit, tune the task on validation, evaluate. Every file is written by rank zero only.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +18,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from earshot.config import RunConfig, from_dict, save_config, to_dict
 from earshot.data.augment import WaveformAugment
-from earshot.data.loading import AudioStore, CropDataset, WindowDataset, balanced_sampler
+from earshot.data.loading import (AudioCache, AudioReader, CropDataset, WindowDataset, balanced_sampler, check_clips,
+                                  collate_windows, seed_worker)
 from earshot.data.manifest import Clip, SkipReport, label_list, read_manifest
 from earshot.data.sources import prepare
 from earshot.data.sources.common import stable_fraction
 from earshot.errors import ConfigError, DataError
-from earshot.features.frontends import BandStats
 from earshot.models.registry import AudioModel, create_model
-from earshot.tasks import create_task
+from earshot.tasks import Task, create_task
 
 log = logging.getLogger("earshot")
 
@@ -36,10 +41,47 @@ class Splits:
     test: list[Clip]
 
 
-def split_clips(clips: list[Clip], cfg: RunConfig, skipped: SkipReport) -> tuple[Splits, list[str]]:
-    """Train/val/test clips and the label list; clips with unknown labels are reported."""
+@dataclass
+class Windowing:
+    """Training crop and evaluation windows, in samples at the model's rate."""
+
+    win: int
+    hop: int
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return self.win / self.sample_rate
+
+    @property
+    def hop_seconds(self) -> float:
+        return self.hop / self.sample_rate
+
+
+def is_rank_zero() -> bool:
+    return rank_zero_only.rank == 0
+
+
+def ensure_manifest(cfg: RunConfig) -> Path:
+    """The manifest path; runs ``data.prepare`` first when the manifest does not exist yet."""
+    m = Path(cfg.data.manifest) if cfg.data.manifest else None
+    if m is None:
+        raise ConfigError("data.manifest is not set (a JSONL written by `earshot prepare`)")
+    if not m.exists() and cfg.data.prepare:
+        spec = dict(cfg.data.prepare)
+        source = spec.pop("source", None)
+        if source is None:
+            raise ConfigError("data.prepare needs a 'source' (see `earshot prepare --help`)")
+        res = prepare(source, m, **spec)
+        log.info("prepared %s: %d clips, %d skipped", m, len(res.clips), len(res.skipped))
+    return m
+
+
+def split_clips(clips: list[Clip], cfg: RunConfig) -> Splits:
+    """Train/val/test by the manifest's splits, or by folds (cross-validation); validation is carved
+    from train when there is none."""
     d = cfg.data
-    if d.test_folds is not None or d.val_folds is not None:  # folds decide the split (cross-validation)
+    if d.test_folds is not None or d.val_folds is not None:  # folds decide the split
         test_f, val_f = set(d.test_folds or []), set(d.val_folds or [])
         missing = [c.path for c in clips if c.fold is None]
         if missing:
@@ -52,45 +94,84 @@ def split_clips(clips: list[Clip], cfg: RunConfig, skipped: SkipReport) -> tuple
     test = [c for c in clips if c.split == d.test_split]
     if not train:
         raise DataError(d.manifest, f"no training clips (split {d.train_split!r})")
-    if not val:  # carve a stable validation part from train
+    if not val:
         val = [c for c in train if stable_fraction(c.id, cfg.seed) < d.val_fraction]
         train = [c for c in train if stable_fraction(c.id, cfg.seed) >= d.val_fraction]
-    labels = list(d.labels) if d.labels else label_list(train)
-    known = set(labels)
-
-    def keep(cs: list[Clip], where: str) -> list[Clip]:
-        out = []
-        for c in cs:
-            if len(c.labels) != 1:
-                skipped.add(c.path, f"{where} clip has {len(c.labels)} labels; classification needs exactly one")
-            elif c.label not in known:
-                skipped.add(c.path, f"{where} clip label {c.label!r} is absent from the training labels")
-            else:
-                out.append(c)
-        return out
-
-    return Splits(keep(train, "train"), keep(val, "val"), keep(test, "test")), labels
+    return Splits(train, val, test)
 
 
-def fit_normalization(model: AudioModel, clips: list[Clip], store: AudioStore, cfg: RunConfig) -> None:
-    """Per-band mean/std of the log-mel over (up to ``stats_clips``) training clips."""
-    rng = np.random.default_rng(cfg.seed)
-    chosen = [clips[i] for i in sorted(rng.permutation(len(clips))[: cfg.data.stats_clips])]
-    stats = BandStats()
-    cache = None
-    if cfg.data.feature_cache:
-        from earshot.features.cache import FeatureCache
+def build_task(cfg: RunConfig, splits: Splits, skipped: SkipReport) -> tuple[Task, Splits]:
+    """The task over the label list, and the splits reduced to the clips it admits."""
+    t = cfg.task
+    labels = list(cfg.data.labels) if cfg.data.labels else label_list(splits.train)
+    if not labels:
+        raise DataError(cfg.data.manifest, "the training clips carry no labels")
+    task = create_task(t.name, labels, label_smoothing=t.label_smoothing, threshold=t.threshold,
+                       pos_weight=t.pos_weight, tune_thresholds=t.tune_thresholds)
+    kept = Splits(*(task.admit(cs, where, skipped) for cs, where in
+                    ((splits.train, "train"), (splits.val, "val"), (splits.test, "test"))))
+    task.prepare(kept.train)
+    return task, kept
 
-        cache = FeatureCache(cfg.data.feature_cache, model.frontend_config)
-    with torch.no_grad():
-        for c in chosen:
-            def compute(c: Clip = c) -> np.ndarray:
-                return model.frontend(torch.from_numpy(store[c.id])[None])[0].numpy()
 
-            stats.update(cache.get(c.path, compute) if cache else compute())
-    if cache:
-        cache.close()
-    model.norm.set_stats(*stats.result())
+def build_model(cfg: RunConfig, n_classes: int) -> AudioModel:
+    model = create_model(cfg.model.name, n_classes, frontend=cfg.model.frontend, head=cfg.model.head,
+                         **cfg.model.args)
+    a = cfg.augment
+    if model.input_kind != "logmel" and (a.specaugment or (a.mixup_alpha > 0 and a.mixup_on == "logmel")):
+        raise ConfigError(f"{cfg.model.name} reads the waveform: augment.specaugment and augment.mixup_on=logmel "
+                          "need a log-mel model (use augment.mixup_on=waveform)")
+    return model
+
+
+def windowing(cfg: RunConfig, model: AudioModel) -> Windowing:
+    """A fixed-length model's input length, else ``data.clip_seconds``; evaluation hops by half a
+    window (a fixed-length model scores consecutive segments, as SampleCNN's authors did)."""
+    sr = model.sample_rate
+    win = model.input_samples or int(round(cfg.data.clip_seconds * sr))
+    if cfg.data.eval_hop_seconds is not None:
+        hop = int(round(cfg.data.eval_hop_seconds * sr))
+    else:
+        hop = win if model.input_samples else win // 2
+    return Windowing(win, max(1, hop), sr)
+
+
+@dataclass
+class Loaders:
+    train: torch.utils.data.DataLoader
+    val: torch.utils.data.DataLoader | None
+    val_clips: list[Clip]
+    train_clips: list[Clip]
+
+
+def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits, w: Windowing,
+                  skipped: SkipReport) -> Loaders:
+    """Check the files, then lazy loaders: random crops for training, per-clip windows for validation."""
+    d = cfg.data
+    sr = model.sample_rate
+    min_samples = max(model.input.min_samples, model.input_samples or 0)
+    train = check_clips(splits.train, sr, d.strict, skipped, min_samples)
+    val = check_clips(splits.val, sr, d.strict, skipped, min_samples)
+    if not train:
+        raise DataError(d.manifest, "no usable training clips left after skipping bad files")
+    cache = AudioCache(d.audio_cache, sr) if d.audio_cache else None
+    if cache is not None:
+        cache.build(train + val)
+    reader = AudioReader(sr, cache)
+    a = cfg.augment
+    aug = WaveformAugment(a.shift, a.shift_seconds, a.gain_db, a.noise_prob, tuple(a.noise_snr_db),
+                          tuple(a.noise_colours), sr)
+    ds = CropDataset(train, reader, task.target, w.win, model.frame_hop_seconds, cfg.seed, aug)
+    sampler = balanced_sampler([task.sampling_keys(c) for c in train], cfg.seed) if d.balanced else None
+    workers = dict(num_workers=d.num_workers, persistent_workers=d.num_workers > 0, worker_init_fn=seed_worker)
+    train_dl = torch.utils.data.DataLoader(ds, batch_size=d.batch_size, shuffle=sampler is None, sampler=sampler,
+                                           drop_last=len(ds) > d.batch_size, **workers)
+    val_dl = None
+    if val:
+        val_ds = WindowDataset(val, reader, task.target, w.win, w.hop)
+        val_dl = torch.utils.data.DataLoader(val_ds, batch_size=max(1, d.batch_size // 4),
+                                             collate_fn=collate_windows, **workers)
+    return Loaders(train_dl, val_dl, val, train)
 
 
 def new_run_dir(cfg: RunConfig) -> Path:
@@ -100,139 +181,161 @@ def new_run_dir(cfg: RunConfig) -> Path:
     while run.exists():
         run = Path(cfg.out_dir) / f"{cfg.name}-{stamp}-{i}"
         i += 1
-    run.mkdir(parents=True)
+    if is_rank_zero():
+        run.mkdir(parents=True)
     return run
 
 
 def _quiet_lightning() -> None:
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*number of training batches.*")
-    warnings.filterwarnings("ignore", ".*LeafSpec.*")
-    warnings.filterwarnings("ignore", ".*torch.jit.*")
-    warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
+    for pattern in (".*does not have many workers.*", ".*number of training batches.*", ".*LeafSpec.*",
+                    ".*torch.jit.*", ".*no `val_dataloader`.*"):
+        warnings.filterwarnings("ignore", pattern)
 
 
-def ensure_manifest(cfg: RunConfig) -> Path:
-    """The manifest path; runs ``data.prepare`` first when the manifest does not exist yet."""
-    m = Path(cfg.data.manifest) if cfg.data.manifest else None
-    if m is None:
-        raise ConfigError("data.manifest is not set (a JSONL written by `earshot prepare`)")
-    if not m.exists() and cfg.data.prepare:
-        spec = dict(cfg.data.prepare)
-        source = spec.pop("source", None)
-        if source is None:
-            raise ConfigError("data.prepare needs a 'source' (folder, csv, fsdd)")
-        res = prepare(source, m, **spec)
-        log.info("prepared %s: %d clips, %d skipped", m, len(res.clips), len(res.skipped))
-    return m
+def build_trainer(cfg: RunConfig, run: Path, task: Task, validate: bool, resumed: bool) -> Any:
+    """The Lightning trainer with its checkpoints (best and last), early stopping or stages, and loggers."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from earshot.training.schedules import StagedLearningRate
+
+    monitor = f"val/{cfg.trainer.monitor or task.monitor}"
+    mode = "min" if monitor.endswith("loss") else "max"
+    ckdir = run / "checkpoints"
+    callbacks: list[Any] = [ModelCheckpoint(dirpath=ckdir, filename="last", monitor=None, save_top_k=1,
+                                            enable_version_counter=False)]
+    if validate:
+        callbacks.append(ModelCheckpoint(dirpath=ckdir, filename="best", monitor=monitor, mode=mode,
+                                         enable_version_counter=False))
+    if cfg.trainer.patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.trainer.patience))
+    if cfg.optim.schedule == "staged":
+        if mode != "max":
+            raise ConfigError("optim.schedule=staged needs a metric where higher is better (trainer.monitor)")
+        o = cfg.optim
+        callbacks.append(StagedLearningRate(monitor, o.patience, o.lr_decay, o.num_stages))
+    version = f"resumed-{datetime.now().strftime('%Y%m%d-%H%M%S')}" if resumed else ""  # keep the first part's logs
+    return L.Trainer(
+        max_epochs=cfg.trainer.max_epochs, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+        precision=cfg.trainer.precision, default_root_dir=run, callbacks=callbacks,
+        logger=[CSVLogger(run, name="logs", version=version), TensorBoardLogger(run, name="tensorboard",
+                                                                                 version=version)],
+        enable_progress_bar=cfg.trainer.progress_bar, num_sanity_val_steps=0, log_every_n_steps=10,
+        limit_train_batches=cfg.trainer.limit_train_batches, enable_model_summary=False,
+    )
+
+
+def check_validation(cfg: RunConfig, validate: bool) -> None:
+    if validate:
+        return
+    if cfg.data.val_fraction > 0:
+        raise DataError(cfg.data.manifest, "no usable validation clips (set data.val_fraction=0 to train without "
+                                           "validation and keep the last epoch)")
+    if cfg.trainer.patience:
+        raise ConfigError("trainer.patience needs validation clips (data.val_fraction > 0 or a val split)")
+    if cfg.optim.schedule == "staged":
+        raise ConfigError("optim.schedule=staged needs validation clips (data.val_fraction > 0 or a val split)")
+
+
+def finish(cfg: RunConfig, run: Path, splits: Splits, loaders: Loaders, skipped: SkipReport, validate: bool,
+           extra: dict[str, Any]) -> dict[str, Any]:
+    """Tune the task on validation (stored in ``best.ckpt``), then evaluate on test (else validation)."""
+    from earshot.checkpoint import load_checkpoint, update_task_state
+    from earshot.inference.evaluation import write_evaluation
+    from earshot.inference.predictor import Predictor
+
+    ckdir = run / "checkpoints"
+    best = ckdir / "best.ckpt"
+    if not validate:  # no validation: the last epoch is the model
+        shutil.copyfile(ckdir / "last.ckpt", best)
+    ck = load_checkpoint(best)
+    pred = Predictor(ck.model, ck.task, ck.meta, device="cpu" if cfg.trainer.accelerator == "cpu" else None)
+    tuned: dict[str, Any] = {}
+    if validate:
+        probs, kept = pred.predict_clips(loaders.val_clips)
+        tuned = ck.task.tune(probs, np.stack([ck.task.target(c) for c in kept]))
+        if tuned:
+            update_task_state(best, ck.task)
+    eval_split, eval_clips = ("test", splits.test) if splits.test else ("val", loaders.val_clips)
+    if not eval_clips:
+        raise DataError(cfg.data.manifest, "nothing to evaluate: no test split and no validation clips")
+    report = pred.evaluate(eval_clips, skipped, predictions=run / "predictions.jsonl")
+    report.update(split=eval_split, best_checkpoint=str(best), tuned_on_validation=bool(tuned), **extra,
+                  selection=f"best val/{cfg.trainer.monitor or ck.task.monitor}" if validate
+                  else "last epoch (no validation)")
+    write_evaluation(report, run, ck.task)
+    skipped.write(run / "skipped.json")
+    summary = {"run": str(run), "task": ck.task.name, "split": eval_split, "n_clips": report["n_clips"],
+               **{k: report.get(k) for k in report["headline"]}, "train_seconds": report["train_seconds"],
+               "skipped": len(skipped), "headline": report["headline"]}
+    (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    return report
+
+
+def _resume_config(run: Path) -> tuple[RunConfig, Path]:
+    import yaml
+
+    cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
+    ckpt = run / "checkpoints" / "last.ckpt"
+    if not ckpt.exists():
+        raise DataError(ckpt, "no last checkpoint to resume from")
+    return cfg, ckpt
 
 
 def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     """Train, keep best/last checkpoints, evaluate the best on the test split; return the run folder.
 
-    With ``resume`` (a run folder), the saved config is reused and training continues from
+    With ``resume`` (a run folder), its saved config is reused and training continues from
     ``checkpoints/last.ckpt``.
     """
     import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    from earshot.inference.evaluation import write_evaluation
-    from earshot.inference.predictor import Predictor
-    from earshot.training.checkpoint import build_meta, load_checkpoint
+    from earshot.checkpoint import build_meta
     from earshot.training.module import EarshotModule
 
     _quiet_lightning()
     ckpt_path = None
     if resume is not None:
         run = Path(resume)
-        import yaml
-
-        cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
-        ckpt_path = run / "checkpoints" / "last.ckpt"
-        if not ckpt_path.exists():
-            raise DataError(ckpt_path, "no last checkpoint to resume from")
-    else:
-        run = new_run_dir(cfg)
+        cfg, ckpt_path = _resume_config(run)
     L.seed_everything(cfg.seed, verbose=False)
     t0 = time.time()
     manifest = ensure_manifest(cfg).resolve()
     cfg = replace(cfg, data=replace(cfg.data, manifest=str(manifest)))  # the saved config works from anywhere
     skipped = SkipReport()
-    splits, labels = split_clips(read_manifest(manifest), cfg, skipped)
-    task = create_task(cfg.task.name, labels, label_smoothing=cfg.task.label_smoothing)
-    model = create_model(cfg.model.name, len(labels), frontend=cfg.model.frontend, **cfg.model.args)
-    sr = model.sample_rate
-    n_fft = model.frontend_config.win_length or model.frontend_config.n_fft
-    train_store = AudioStore(splits.train, sr, cfg.data.strict, skipped, min_samples=n_fft)
-    val_store = AudioStore(splits.val, sr, cfg.data.strict, skipped, min_samples=n_fft)
-    if not train_store.clips:
-        raise DataError(manifest, "no usable training clips left after skipping bad files")
-    validate = bool(val_store.clips)
-    if not validate and cfg.data.val_fraction > 0:
-        raise DataError(manifest, "no usable validation clips (set data.val_fraction=0 to train without "
-                                  "validation and keep the last epoch)")
-    if not validate and cfg.trainer.patience:
-        raise ConfigError("trainer.patience needs validation clips (data.val_fraction > 0 or a val split)")
-    save_config(cfg, run / "config.yaml")
-    fit_normalization(model, train_store.clips, train_store, cfg)
-    win = int(round(cfg.data.clip_seconds * sr))
-    hop_s = cfg.data.eval_hop_seconds or cfg.data.clip_seconds / 2
-    hop = max(1, int(round(hop_s * sr)))
-    a = cfg.augment
-    wave_aug = WaveformAugment(a.shift, a.shift_seconds, a.gain_db, a.noise_prob, tuple(a.noise_snr_db),
-                               tuple(a.noise_colours), sr)
-    train_ds = CropDataset(train_store.clips, train_store, task.target, win, cfg.seed, wave_aug)
-    val_ds = WindowDataset(val_store.clips, val_store, task.target, win, hop)
-    dl = torch.utils.data.DataLoader
-    sampler = balanced_sampler([c.label for c in train_store.clips], cfg.seed) if cfg.data.balanced else None
-    train_dl = dl(train_ds, batch_size=cfg.data.batch_size, shuffle=sampler is None, sampler=sampler,
-                  drop_last=len(train_ds) > cfg.data.batch_size,
-                  num_workers=cfg.data.num_workers, persistent_workers=cfg.data.num_workers > 0)
-    val_dl = dl(val_ds, batch_size=cfg.data.batch_size * 2, num_workers=cfg.data.num_workers)
-    meta = build_meta(model, task, cfg.data.clip_seconds, hop_s, cfg.data.eval_pooling, to_dict(cfg))
-    module = EarshotModule(model, task, cfg.optim, cfg.data, meta, n_val_clips=len(val_store.clips),
-                           augment=cfg.augment, seed=cfg.seed)
-    monitor = f"val/{cfg.trainer.monitor or task.monitor}"
-    mode = "min" if monitor.endswith("loss") else "max"
-    ckdir = run / "checkpoints"
-    callbacks: list[Any] = [  # best by the monitored metric, and the latest epoch (for --resume)
-        ModelCheckpoint(dirpath=ckdir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)]
-    if validate:
-        callbacks.append(ModelCheckpoint(dirpath=ckdir, filename="best", monitor=monitor, mode=mode,
-                                         enable_version_counter=False))
-    if cfg.trainer.patience:
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.trainer.patience))
-    # a resumed run logs beside the first part instead of overwriting it
-    log_version = "" if ckpt_path is None else f"resumed-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    trainer = L.Trainer(
-        max_epochs=cfg.trainer.max_epochs, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
-        precision=cfg.trainer.precision, default_root_dir=run, callbacks=callbacks,
-        logger=[CSVLogger(run, name="logs", version=log_version), TensorBoardLogger(run, name="tensorboard", version=log_version)],
-        enable_progress_bar=cfg.trainer.progress_bar, num_sanity_val_steps=0, log_every_n_steps=10,
-        limit_train_batches=cfg.trainer.limit_train_batches, enable_model_summary=False,
-    )
-    trainer.fit(module, train_dl, val_dl if validate else None, ckpt_path=ckpt_path)
-    train_seconds = time.time() - t0
-    best = ckdir / "best.ckpt"
-    if not validate:  # no validation: the last epoch is the model
-        shutil.copyfile(ckdir / "last.ckpt", best)
-    ck = load_checkpoint(best)
-    pred = Predictor(ck.model, ck.task, ck.meta, device="cpu" if cfg.trainer.accelerator == "cpu" else None)
-    eval_split, eval_clips = ("test", splits.test) if splits.test else ("val", val_store.clips)
-    if not eval_clips:
-        raise DataError(manifest, "nothing to evaluate: no test split and no validation clips")
-    report = pred.evaluate(eval_clips, skipped, predictions=run / "predictions.jsonl")
-    report["split"] = eval_split
-    report["train_seconds"] = round(train_seconds, 1)
-    report["epochs"] = trainer.current_epoch
-    report["best_checkpoint"] = str(best)
-    report["selection"] = f"best {monitor}" if validate else "last epoch (no validation)"
-    write_evaluation(report, run)
-    skipped.write(run / "skipped.json")
-    summary = {"run": str(run), "split": eval_split, "accuracy": report["accuracy"],
-               "map@3": report.get("map@3"), "train_seconds": report["train_seconds"], "skipped": len(skipped)}
-    (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    task, splits = build_task(cfg, split_clips(read_manifest(manifest), cfg), skipped)
+    model = build_model(cfg, len(task.labels))
+    w = windowing(cfg, model)
+    loaders = build_loaders(cfg, model, task, splits, w, skipped)
+    validate = loaders.val is not None
+    check_validation(cfg, validate)
+    if resume is None:
+        run = new_run_dir(cfg)
+    if is_rank_zero():
+        save_config(cfg, run / "config.yaml")
+    model.input.fit(_stats_audio(loaders, cfg, skipped))
+    meta = build_meta(model, task, w.seconds, w.hop_seconds, cfg.data.eval_pooling, to_dict(cfg))
+    val_targets = np.stack([task.target(c) for c in loaders.val_clips]) if validate else None
+    module = EarshotModule(model, task, cfg.optim, meta, val_targets, cfg.data.eval_pooling, cfg.augment, cfg.seed)
+    trainer = build_trainer(cfg, run, task, validate, ckpt_path is not None)
+    trainer.fit(module, loaders.train, loaders.val, ckpt_path=ckpt_path)
+    if is_rank_zero():
+        finish(cfg, run, splits, loaders, skipped, validate,
+               {"train_seconds": round(time.time() - t0, 1), "epochs": trainer.current_epoch})
     return run
+
+
+def _stats_audio(loaders: Loaders, cfg: RunConfig, skipped: SkipReport) -> Any:
+    """Audio of up to ``data.stats_clips`` training clips (a fixed random choice) for input statistics."""
+    from earshot.errors import AudioError
+
+    clips = loaders.train_clips
+    reader = loaders.train.dataset.reader
+    for i in sorted(np.random.default_rng(cfg.seed).permutation(len(clips))[: cfg.data.stats_clips]):
+        try:
+            yield reader(clips[i])
+        except AudioError as e:
+            skipped.add(clips[i].path, e.reason)

@@ -1,0 +1,107 @@
+"""Lazy loading: bounded memory, the decoded-audio cache, seeded workers, balanced multi-label sampling."""
+
+import os
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+from earshot.data.loading import (AudioCache, AudioReader, CropDataset, WindowDataset, balanced_sampler, check_clips,
+                                  collate_windows, seed_worker)
+from earshot.data.manifest import Clip, SkipReport
+from earshot.tasks import TaggingTask
+from tests.conftest import tone, write_wav
+
+
+def _clips(root, n, seconds=1.0, sr=16000):
+    out = []
+    for i in range(n):
+        p = write_wav(root / f"c{i}.wav", tone(sr, seconds, 200 + 7 * i), sr)
+        out.append(Clip(id=f"c{i}", path=str(p), duration=seconds, sample_rate=sr, channels=1, labels=["a"]))
+    return out
+
+
+def _peak_bytes_while_iterating(clips, reader):
+    task = TaggingTask(["a"])
+    ds = CropDataset(clips, reader, task.target, win=4000, seed=0)
+    tracemalloc.start()
+    for i in range(len(ds)):
+        ds[i]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def test_memory_stays_bounded_whatever_the_dataset_size(tmp_path):
+    """Iterating 10x more clips must not need 10x the memory: nothing is held after an item is made."""
+    small = _clips(tmp_path / "s", 8)
+    large = _clips(tmp_path / "l", 80)
+    reader = AudioReader(16000)
+    one_clip = 16000 * 4  # bytes of one decoded clip (float32)
+    for clips in (small, large):  # warm-up: first-call imports and path-interning tables are not the data's
+        _peak_bytes_while_iterating(clips, reader)
+    peak_small, peak_large = _peak_bytes_while_iterating(small, reader), _peak_bytes_while_iterating(large, reader)
+    assert peak_large < peak_small + 4 * one_clip
+    assert peak_large < 20 * one_clip  # far below the 80 clips' 80 * one_clip
+
+
+def test_audio_cache_is_keyed_by_rate_and_file_and_memory_maps(tmp_path):
+    clips = _clips(tmp_path / "a", 2, sr=8000)
+    cache = AudioCache(tmp_path / "cache", 16000)
+    x = cache.load(clips[0].path)
+    assert len(x) == 16000 and len(list((tmp_path / "cache" / "16000hz").glob("*.npy"))) == 1
+    y = cache.load(clips[0].path)
+    assert isinstance(y, np.memmap) and np.array_equal(x, y)
+    assert AudioCache(tmp_path / "cache", 22050).load(clips[0].path).shape == (22050,)  # another rate: another entry
+    os.utime(clips[0].path, ns=(1, 1))  # the source changed: decoded afresh
+    assert cache.entry(clips[0].path) != cache.entry(clips[1].path)
+    cache.build(clips)
+    assert len(list((tmp_path / "cache" / "16000hz").glob("*.npy"))) == 3
+    cache.entry(clips[1].path).write_bytes(b"garbage")  # a damaged entry is rebuilt, never read
+    assert np.allclose(cache.load(clips[1].path), AudioReader(16000)(clips[1]))
+
+
+def test_each_worker_draws_from_its_own_generator(tmp_path):
+    clips = _clips(tmp_path, 8, seconds=2.0)
+    task = TaggingTask(["a"])
+    ds = CropDataset(clips * 4, AudioReader(16000), task.target, win=4000, seed=0,
+                     augment=lambda y, rng: y * 0 + rng.random())  # the crop records one draw of its generator
+
+    def draws(workers):
+        torch.manual_seed(0)
+        dl = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=workers, worker_init_fn=seed_worker)
+        return torch.cat([b["audio"][:, 0] for b in dl]).numpy()
+
+    two = draws(2)
+    assert len(set(np.round(two, 8))) == len(two)  # no two workers repeat a draw
+    assert np.array_equal(two, draws(2))  # and the same seed repeats the run
+
+
+def test_window_dataset_decodes_each_clip_once_and_keeps_clip_targets(tmp_path):
+    clips = _clips(tmp_path, 3, seconds=1.0)
+    task = TaggingTask(["a"])
+    ds = WindowDataset(clips, AudioReader(16000), task.target, win=4000, hop=2000)
+    batch = collate_windows([ds[0], ds[1]])
+    assert batch["audio"].shape == (14, 4000) and batch["target"].shape == (2, 1)
+    assert batch["clip_index"].tolist() == [0] * 7 + [1] * 7
+
+
+def test_check_clips_reports_missing_and_truncated_files_without_decoding(tmp_path):
+    clips = _clips(tmp_path, 3)
+    os.unlink(clips[0].path)
+    data = open(clips[1].path, "rb").read()
+    open(clips[1].path, "wb").write(data[:200])
+    sk = SkipReport()
+    kept = check_clips(clips, 16000, skipped=sk, min_samples=32000)
+    assert [c.id for c in kept] == ["c2"]
+    assert {s.reason.split(":")[0].split(" (")[0] for s in sk.items} == {"file not found", "truncated WAV"}
+    assert any("zero-padded" in n.reason for n in sk.notes)
+
+
+def test_balanced_sampler_evens_out_multi_label_classes():
+    keys = [["common"]] * 90 + [["common", "rare"]] * 10
+    s = balanced_sampler(keys, seed=0)
+    drawn = np.bincount(list(s) * 20, minlength=100)
+    rare_share = drawn[90:].sum() / drawn.sum()
+    assert 0.35 < rare_share < 0.65  # the rare class is drawn about as often as the common one
