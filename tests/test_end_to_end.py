@@ -170,3 +170,12 @@ def test_every_command_has_help():
         assert sp.description, name
     r = subprocess.run([sys.executable, "-m", "earshot.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "quickstart" in r.stdout and "examples:" in r.stdout
+
+
+def test_quickstart_runs_offline_on_its_built_in_data(tmp_path, capsys):
+    from earshot.quickstart import run_quickstart
+
+    run = run_quickstart(tmp_path / "qs", n_per_class=10, overrides=["trainer.max_epochs=1", "trainer.progress_bar=false"])
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["split"] == "test" and len(m["labels"]) == 6 and m["n_clips"] > 0
+    assert (tmp_path / "qs" / "data" / "manifest.jsonl").exists() and (run / "checkpoints" / "best.ckpt").exists()

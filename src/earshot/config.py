@@ -40,6 +40,7 @@ class DataConfig:
     val_folds: list[int] | None = None  # and these the validation split; default: carved from train
     stats_clips: int = 2000  # training clips used to fit per-band normalisation
     audio_cache: str | None = None  # folder of decoded, resampled audio (.npy, memory-mapped), built once
+    memory_cache_mb: int = 512  # decoded clips also kept in RAM up to this size, per loader process (0: none)
 
 
 @dataclass

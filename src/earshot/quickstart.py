@@ -15,13 +15,13 @@ def quickstart_config(workdir: str | Path = "earshot-quickstart", overrides: Seq
     base = [
         "name=quickstart", f"out_dir={w / 'runs'}", f"data.manifest={w / 'data' / 'manifest.jsonl'}",
         "data.clip_seconds=1.0", "data.batch_size=32", "model.name=cnn_small",
-        "model.frontend.sample_rate=16000", "trainer.max_epochs=30", "augment.gain_db=6",
+        "model.frontend.sample_rate=16000", "trainer.max_epochs=15", "augment.gain_db=6",
         "trainer.accelerator=cpu",
     ]
     return load_config(None, [*base, *overrides])
 
 
-def run_quickstart(workdir: str | Path = "earshot-quickstart", n_per_class: int = 100,
+def run_quickstart(workdir: str | Path = "earshot-quickstart", n_per_class: int = 200,
                    overrides: Sequence[str] = ()) -> Path:
     """Make the dataset (once), train and evaluate; return the run folder."""
     from earshot.data.synth import make_synthetic_dataset

@@ -44,6 +44,9 @@ def test_memory_stays_bounded_whatever_the_dataset_size(tmp_path):
     peak_small, peak_large = _peak_bytes_while_iterating(small, reader), _peak_bytes_while_iterating(large, reader)
     assert peak_large < peak_small + 4 * one_clip
     assert peak_large < 20 * one_clip  # far below the 80 clips' 80 * one_clip
+    capped = AudioReader(16000, memory_bytes=5 * one_clip)  # the RAM cache holds at most its cap
+    _peak_bytes_while_iterating(large, capped)
+    assert len(capped._memory) == 5 and capped._held <= 5 * one_clip
 
 
 def test_audio_cache_is_keyed_by_rate_and_file_and_memory_maps(tmp_path):

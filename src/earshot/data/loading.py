@@ -86,16 +86,29 @@ class AudioCache:
 
 
 class AudioReader:
-    """Reads one clip's mono audio at ``sample_rate``, through an :class:`AudioCache` when given."""
+    """Reads one clip's mono audio at ``sample_rate``, through an :class:`AudioCache` when given.
 
-    def __init__(self, sample_rate: int, cache: AudioCache | None = None):
+    Decoded clips are also kept in RAM until they fill ``memory_bytes`` (per process; 0 keeps
+    none): a small dataset is decoded once, a large one costs no more than the cap.
+    """
+
+    def __init__(self, sample_rate: int, cache: AudioCache | None = None, memory_bytes: int = 0):
         self.sample_rate = sample_rate
         self.cache = cache
+        self.memory_bytes = memory_bytes
+        self._memory: dict[str, np.ndarray] = {}
+        self._held = 0
 
     def __call__(self, clip: Clip) -> np.ndarray:
-        if self.cache is not None:
-            return self.cache.load(clip.path)
-        return load_audio(clip.path, self.sample_rate)[0]
+        x = self._memory.get(clip.path)
+        if x is not None:
+            return x
+        x = self.cache.load(clip.path) if self.cache is not None else load_audio(clip.path, self.sample_rate)[0]
+        if self._held + x.nbytes <= self.memory_bytes:
+            x = np.array(x)  # an in-memory copy, even of a memory-mapped cache entry
+            self._memory[clip.path] = x
+            self._held += x.nbytes
+        return x
 
     def n_samples(self, clip: Clip) -> int:
         """Length after resampling, from the manifest's duration."""

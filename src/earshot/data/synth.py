@@ -1,7 +1,7 @@
 """The built-in procedural dataset behind ``earshot quickstart`` and the tests.
 
 Six sound classes, each randomised in pitch, duration, level, background noise and
-reverberation. Pitch ranges overlap on purpose: a model has to learn each class's shape
+reverberation (RT60 0.05-0.5 s, direct-to-reverberant ratio 0-10 dB). Pitch ranges overlap on purpose: a model has to learn each class's shape
 (a steady tone against an amplitude-modulated one, a single tone against a harmonic stack),
 not its loudness or register.
 """
@@ -91,9 +91,13 @@ def synth_clip(cls: str, sr: int = 16000, rng: np.random.Generator | None = None
     x[start : start + ev_n] = synth_event(cls, ev_n, sr, rng)
     rt60 = rng.uniform(0.05, 0.5)
     ir_n = int(rt60 * sr)
-    ir = coloured_noise(ir_n, rng) * np.exp(-6.9 * np.arange(ir_n) / ir_n)
-    ir[0] = 1.0 / rng.uniform(0.2, 1.0)  # direct path
-    x = fftconvolve(x, ir / np.abs(ir).sum() * 8)[:n].astype(np.float32)
+    ir = coloured_noise(ir_n, rng) * np.exp(-6.9 * np.arange(ir_n) / ir_n)  # the reverberant tail
+    # direct-to-reverberant ratio 0-10 dB, as in ordinary rooms: a tail far louder than the direct sound
+    # smooths an amplitude modulation away and makes an AM tone indistinguishable from a tone
+    drr_db = rng.uniform(0.0, 10.0)
+    ir *= np.sqrt(10 ** (-drr_db / 10) / (np.sum(ir[1:] ** 2) + 1e-12))
+    ir[0] = 1.0  # direct path
+    x = fftconvolve(x, ir)[:n].astype(np.float32)
     x /= np.max(np.abs(x)) + 1e-12
     snr_db = rng.uniform(0, 30)
     noise = coloured_noise(n, rng, rng.choice(["white", "pink", "brown"]))

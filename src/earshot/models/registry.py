@@ -121,23 +121,22 @@ class AudioModel(nn.Module):
         """What the backbone reads: normalised log-mel ``(B, T, F)`` or the waveform ``(B, N)``."""
         return self.input(wave)
 
-    def forward_features(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Backbone and head on input features (e.g. after feature-level augmentation)."""
+    def _backbone(self, feats: torch.Tensor) -> torch.Tensor:
         short = self.backbone.min_frames - feats.shape[1]
         if short > 0:  # too short for the backbone's pooling: zero-pad the time axis
             feats = F.pad(feats, (0, 0, 0, short) if feats.dim() == 3 else (0, short))
-        return self.head(self.backbone(feats))
+        return self.backbone(feats)  # (B, T', D)
+
+    def forward_features(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Backbone and head on input features (e.g. after feature-level augmentation)."""
+        return self.head(self._backbone(feats))
 
     def forward(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.forward_features(self.features(wave))
 
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
         """Frame embeddings ``(B, T', D)`` of a waveform batch."""
-        feats = self.features(wave)
-        short = self.backbone.min_frames - feats.shape[1]
-        if short > 0:
-            feats = F.pad(feats, (0, 0, 0, short) if feats.dim() == 3 else (0, short))
-        return self.backbone(feats)
+        return self._backbone(self.features(wave))
 
     def describe(self) -> dict[str, Any]:
         """Everything needed to rebuild this model (weights aside)."""

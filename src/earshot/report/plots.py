@@ -13,6 +13,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def class_accuracy_plot(report: dict[str, Any], path: str | Path, title: str = "Class-wise accuracy") -> Path:
     """Horizontal bars of per-class accuracy, sorted, with the overall accuracy marked."""
     items = [(k, v) for k, v in report["per_class_accuracy"].items() if v is not None]
@@ -27,10 +34,7 @@ def class_accuracy_plot(report: dict[str, Any], path: str | Path, title: str = "
     ax.set_xlabel("accuracy")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def confusion_plot(report: dict[str, Any], path: str | Path, normalize: bool = True) -> Path:
@@ -54,10 +58,7 @@ def confusion_plot(report: dict[str, Any], path: str | Path, normalize: bool = T
                     ax.text(j, i, f"{cm[i, j]:.2f}" if normalize else int(cm[i, j]), ha="center", va="center",
                             fontsize=6, color="white" if cm[i, j] > 0.5 else "black")
     fig.colorbar(im, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def class_auc_ap_plot(report: dict[str, Any], path: str | Path, title: str = "Per-class ROC-AUC and AP") -> Path:
@@ -74,7 +75,4 @@ def class_auc_ap_plot(report: dict[str, Any], path: str | Path, title: str = "Pe
     ax.set_xlim(0, 1)
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import lightning as L
@@ -15,6 +16,8 @@ from earshot.models.registry import AudioModel
 from earshot.tasks import Task
 from earshot.training.schedules import step_schedule
 
+log = logging.getLogger("earshot")
+
 
 class EarshotModule(L.LightningModule):
     """Trains ``model`` with ``task.loss``; validates by pooling window probabilities per clip and
@@ -22,7 +25,7 @@ class EarshotModule(L.LightningModule):
 
     def __init__(self, model: AudioModel, task: Task, optim: OptimConfig, meta: dict[str, Any],
                  val_targets: np.ndarray | None = None, pooling: str = "mean",
-                 augment: AugmentConfig | None = None, seed: int = 0):
+                 augment: AugmentConfig | None = None, seed: int = 0, monitor: str | None = None):
         super().__init__()
         self.aug = augment or AugmentConfig()
         self.gen = torch.Generator().manual_seed(seed + 1)
@@ -32,6 +35,7 @@ class EarshotModule(L.LightningModule):
         self.meta = meta  # stored in every checkpoint under "earshot"
         self.val_targets = val_targets  # one target per validation clip
         self.pooling = pooling
+        self.monitor = monitor or task.monitor  # the metric that picks the best checkpoint
         self._val: list[tuple[np.ndarray, np.ndarray]] = []
 
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -71,9 +75,16 @@ class EarshotModule(L.LightningModule):
         idx = np.concatenate([v[1] for v in self._val])
         self._val.clear()
         clip_probs = pool_windows(probs, idx, len(self.val_targets), self.pooling)
-        for k, v in self.task.evaluate(clip_probs, self.val_targets).items():
+        report = self.task.evaluate(clip_probs, self.val_targets)
+        for k, v in report.items():
             if isinstance(v, float):
-                self.log(f"val/{k}", v, prog_bar=k == self.task.monitor)
+                self.log(f"val/{k}", v, prog_bar=k == self.monitor)
+        if self.monitor in report and report[self.monitor] is None:  # e.g. no class with positives and negatives
+            if not getattr(self, "_warned", False):
+                log.warning("val/%s cannot be computed on these validation clips; logged as -1, so the first "
+                            "epoch counts as best. Use a larger validation split.", self.monitor)
+                self._warned = True
+            self.log(f"val/{self.monitor}", -1.0)
 
     def configure_optimizers(self) -> Any:
         o = self.optim_cfg

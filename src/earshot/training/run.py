@@ -157,7 +157,7 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
     cache = AudioCache(d.audio_cache, sr) if d.audio_cache else None
     if cache is not None:
         cache.build(train + val)
-    reader = AudioReader(sr, cache)
+    reader = AudioReader(sr, cache, d.memory_cache_mb * 2**20)
     a = cfg.augment
     aug = WaveformAugment(a.shift, a.shift_seconds, a.gain_db, a.noise_prob, tuple(a.noise_snr_db),
                           tuple(a.noise_colours), sr)
@@ -319,7 +319,8 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     model.input.fit(_stats_audio(loaders, cfg, skipped))
     meta = build_meta(model, task, w.seconds, w.hop_seconds, cfg.data.eval_pooling, to_dict(cfg))
     val_targets = np.stack([task.target(c) for c in loaders.val_clips]) if validate else None
-    module = EarshotModule(model, task, cfg.optim, meta, val_targets, cfg.data.eval_pooling, cfg.augment, cfg.seed)
+    module = EarshotModule(model, task, cfg.optim, meta, val_targets, cfg.data.eval_pooling, cfg.augment, cfg.seed,
+                           monitor=cfg.trainer.monitor)
     trainer = build_trainer(cfg, run, task, validate, ckpt_path is not None)
     trainer.fit(module, loaders.train, loaders.val, ckpt_path=ckpt_path)
     if is_rank_zero():
