@@ -31,3 +31,32 @@ def test_saved_config_loads_back(tmp_path):
     save_config(cfg, tmp_path / "c.yaml")
     assert load_config(tmp_path / "c.yaml") == cfg
     assert RunConfig().seed == 0
+
+
+def test_enum_like_fields_are_checked_when_the_config_loads():
+    with pytest.raises(ConfigError, match=r"augment.mixup_on: 'logmell' is not one of \['waveform', 'logmel'\]; "
+                                          r"did you mean 'logmel'\?"):
+        load_config(None, ["augment.mixup_on=logmell"])
+    with pytest.raises(ConfigError, match="optim.schedule: 'cosin' is not one of"):
+        load_config(None, ["optim.schedule=cosin"])
+    with pytest.raises(ConfigError, match=r"augment.noise_colours\[1\]: 'blue' is not one of"):
+        load_config(None, ["augment.noise_colours=[white, blue]"])
+    with pytest.raises(ConfigError, match="task.name"):
+        load_config(None, ["task.name=detection"])
+    assert load_config(None, ["task.name=tagging", "optim.schedule=staged"]).optim.schedule == "staged"
+
+
+def test_user_mistakes_are_one_line_errors_not_tracebacks(tiny_dataset, tmp_path, capsys):
+    from earshot.cli import main
+
+    m = f"data.manifest={tiny_dataset}"
+    for args, needle in ((["train", "model.name=resnet999", m, f"out_dir={tmp_path}"], "unknown model 'resnet999'"),
+                         (["train", "model.name=samplecnn", "model.args.block=res3", m, f"out_dir={tmp_path}"],
+                          "model.args.block: 'res3' is not one of"),
+                         (["train", "model.name=samplecnn", "augment.specaugment=true", m, f"out_dir={tmp_path}"],
+                          "need a log-mel model"),
+                         (["train", "optim.schedule=cosin"], "optim.schedule"),
+                         (["cv", "data.manifest=x.jsonl", "folds=a,b"], "folds are whole numbers")):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and needle in err and "Traceback" not in err

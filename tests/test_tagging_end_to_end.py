@@ -71,6 +71,10 @@ def test_predict_returns_every_tag_above_its_threshold(tag_run, tmp_path, capsys
     assert main(["predict", str(tag_run), str(f), "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [t["label"] for t in out[0]["top"]] == [lab for lab, _ in r.top]
+    assert main(["predict", str(tag_run), str(f), str(f), "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0] == "file,label1,score1,label2,score2,label3,score3"  # room for every tag
+    assert len(rows) == 3 and all(len(row.split(",")) == 7 for row in rows)
 
 
 def test_evaluate_and_report_show_per_class_auc_and_ap(tag_run, tag_manifest, tmp_path, capsys):

@@ -80,7 +80,8 @@ def cmd_predict(a: argparse.Namespace) -> int:
         raise EarshotError(f"no audio files found in {a.inputs}")
     out = open(a.output, "w", newline="") if a.output else sys.stdout
     try:
-        failed = write_predictions_stream(pred.predict_files(files, a.top_k), out, a.format, pred, sys.stderr)
+        failed = write_predictions_stream(pred.predict_files(files, a.top_k), out, a.format, pred, sys.stderr,
+                                          a.top_k)
     finally:
         if a.output:
             out.close()
@@ -151,7 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"earshot {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="show library logs and full tracebacks")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _add_training_commands(sub)
+    _add_inference_commands(sub)
+    m = sub.add_parser("models", help="list registered models", description="List the model registry.")
+    m.set_defaults(fn=cmd_models)
+    return p
 
+
+def _add_training_commands(sub: Any) -> None:
+    """quickstart, prepare, train, cv."""
     q = sub.add_parser("quickstart", help="train and evaluate on a built-in synthetic dataset (offline, ~1 min)",
                        description="Generate a six-class synthetic dataset, train a log-mel CNN on it, evaluate it "
                                    "and write a run folder (checkpoint, config, metrics.json, plots).")
@@ -175,9 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     t.set_defaults(fn=cmd_train)
 
-    e = sub.add_parser("evaluate", help="metrics, class-wise accuracy and confusion matrix of a checkpoint",
-                       description="Accuracy, MAP@k, top-k accuracy, per-class accuracy and the confusion matrix, "
-                                   "written to JSON with a class-wise accuracy chart and a confusion-matrix PNG.")
+    cv = sub.add_parser("cv", help="k-fold cross-validation: mean and std over folds",
+                        description="Train once per fold with that fold as the test split (needs a manifest with "
+                                    "folds), then report mean and standard deviation. Example: earshot cv "
+                                    "recipes/dcase2016_events.yaml folds=1,2,3,4,5")
+    cv.add_argument("recipe", nargs="?")
+    cv.add_argument("overrides", nargs="*", help="folds=1,2,3 and key=value config overrides")
+    cv.set_defaults(fn=cmd_cv)
+
+
+def _add_inference_commands(sub: Any) -> None:
+    """evaluate, predict, submit, report."""
+    e = sub.add_parser("evaluate", help="the task's metrics and plots for a checkpoint on a manifest",
+                       description="The task's metrics (accuracy, MAP@k and a confusion matrix for a classifier; "
+                                   "ROC-AUC, mAP, F1 and per-class AUC and AP for a tagger), written to JSON "
+                                   "with the task's plots.")
     e.add_argument("checkpoint")
     e.add_argument("manifest")
     e.add_argument("--split", help="only clips of this split (default: all)")
@@ -185,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device")
     e.set_defaults(fn=cmd_evaluate)
 
-    pp = sub.add_parser("predict", help="top-k labels for audio files or folders",
+    pp = sub.add_parser("predict", help="top-k labels (or the tags above threshold) for audio files or folders",
                         description="Predict files of any length, sample rate and channel count: audio is "
                                     "resampled and mixed down to what the checkpoint expects. A bad file gets a "
                                     "one-line error and the others are still predicted.")
@@ -197,14 +218,6 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("-o", "--output", help="write predictions to this file instead of stdout")
     pp.add_argument("--device")
     pp.set_defaults(fn=cmd_predict)
-
-    cv = sub.add_parser("cv", help="k-fold cross-validation: mean and std over folds",
-                        description="Train once per fold with that fold as the test split (needs a manifest with "
-                                    "folds), then report mean and standard deviation. Example: earshot cv "
-                                    "recipes/dcase2016_events.yaml folds=1,2,3,4,5")
-    cv.add_argument("recipe", nargs="?")
-    cv.add_argument("overrides", nargs="*", help="folds=1,2,3 and key=value config overrides")
-    cv.set_defaults(fn=cmd_cv)
 
     sb = sub.add_parser("submit", help="write a Kaggle submission (fname,label with top-3 labels)",
                         description="Predict every file listed in sample_submission.csv, in its row order, and "
@@ -219,17 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     sb.set_defaults(fn=cmd_submit)
 
     rp = sub.add_parser("report", help="one self-contained HTML report of a run",
-                        description="Config, data summary, training curves, metrics with per-class accuracy and "
-                                    "AP, confusion matrix, and the most confidently wrong clips with log-mel "
+                        description="Config, data summary, training curves, the task's metrics, per-class table and "
+                                    "plots, and the most confidently wrong clips with log-mel "
                                     "images and audio players; opens in a browser without a server.")
     rp.add_argument("run_dir")
     rp.add_argument("-o", "--output", help="default: RUN_DIR/report.html")
     rp.add_argument("--wrong", type=int, default=8, help="how many wrong clips to show")
     rp.set_defaults(fn=cmd_report)
-
-    m = sub.add_parser("models", help="list registered models", description="List the model registry.")
-    m.set_defaults(fn=cmd_models)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,16 +6,25 @@ import csv
 import json
 from typing import IO, Any, Iterable
 
+import numpy as np
+
 from earshot.errors import AudioError
 
 
-def write_predictions_stream(results: Iterable[Any], out: IO[str], fmt: str, predictor: Any, err: IO[str]) -> int:
+def write_predictions_stream(results: Iterable[Any], out: IO[str], fmt: str, predictor: Any, err: IO[str],
+                             top_k: int | None = None) -> int:
     """Write each :class:`~earshot.inference.predictor.Prediction` as it comes; an
-    :class:`AudioError` is reported on ``err``. Returns how many files failed."""
+    :class:`AudioError` is reported on ``err``. Returns how many files failed.
+
+    A CSV row has as many label/score pairs as the task can decode at most (top-k for a
+    classifier, every tag for a tagger); shorter rows are padded with empty cells.
+    """
     failed = 0
     rows: list[dict[str, Any]] = []
     writer = csv.writer(out) if fmt == "csv" else None
-    header_done = False
+    if writer is not None:
+        width = len(predictor.task.decode(np.ones(len(predictor.labels)), top_k))
+        writer.writerow(["file"] + [f"{kind}{i + 1}" for i in range(width) for kind in ("label", "score")])
     for r in results:
         if isinstance(r, AudioError):
             failed += 1
@@ -24,11 +33,8 @@ def write_predictions_stream(results: Iterable[Any], out: IO[str], fmt: str, pre
         for note in r.notes:
             print(f"note: {r.source}: {note} (the model expects {predictor.sample_rate} Hz mono)", file=err)
         if writer is not None:
-            if not header_done:  # as many label/score pairs as the first file decoded (at least one)
-                width = max(1, len(r.top))
-                writer.writerow(["file"] + [f"{kind}{i + 1}" for i in range(width) for kind in ("label", "score")])
-                header_done = True
-            writer.writerow([r.source] + [x for lab, s in r.top[:width] for x in (lab, f"{s:.4f}")])
+            cells = [x for lab, s in r.top[:width] for x in (lab, f"{s:.4f}")]
+            writer.writerow([r.source] + cells + [""] * (2 * width - len(cells)))
         elif fmt == "json":
             rows.append(r.to_dict())
         else:

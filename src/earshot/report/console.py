@@ -54,8 +54,9 @@ def run_lines(run: Path) -> list[str]:
     """After training: time, split, headline metrics, where things are, what to try next."""
     summary = json.loads((run / "summary.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
-    lines = ["", f"done in {summary['train_seconds']:.0f} s; {summary['task']} evaluated on the {summary['split']} "
-                 f"split ({metrics['n_clips']} clips)", *metric_lines(metrics)]
+    lines = ["", f"done in {summary['train_seconds']:.0f} s ({metrics['fit_seconds']:.0f} s of training); "
+                 f"{summary['task']} evaluated on the {summary['split']} split ({metrics['n_clips']} clips)",
+             *metric_lines(metrics)]
     if summary["skipped"]:
         lines.append(f"  skipped {summary['skipped']} clip(s): see {run / 'skipped.json'}")
     ckpt = run / "checkpoints" / "best.ckpt"

@@ -113,10 +113,19 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, n_wrong: in
     metrics = json.loads((run / "metrics.json").read_text())
     cfg_text = (run / "config.yaml").read_text() if (run / "config.yaml").exists() else ""
     cfg = yaml.safe_load(cfg_text) if cfg_text else {}
-    parts = [f"<h1>earshot run: {html.escape(run.name)}</h1>"]
+    parts = [f"<h1>earshot run: {html.escape(run.name)}</h1>", *_data_section(run, cfg),
+             *_metrics_section(run, metrics), *_wrong_section(run, n_wrong),
+             f"<h2>Config</h2><pre>{html.escape(cfg_text)}</pre>"]
+    page = (f"<!doctype html><html><head><meta charset=utf-8><title>earshot report {html.escape(run.name)}"
+            f"</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+    out = Path(out) if out else run / "report.html"
+    out.write_text(page)
+    return out
 
-    # dataset summary
-    parts.append("<h2>Data</h2>")
+
+def _data_section(run: Path, cfg: dict[str, Any]) -> list[str]:
+    """The manifest's summary, and the clips skipped or noted during training."""
+    parts = ["<h2>Data</h2>"]
     manifest = Path(cfg.get("data", {}).get("manifest", "")) if cfg else None
     if manifest and manifest.exists():
         from earshot.data.manifest import read_manifest, summarize
@@ -130,12 +139,14 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, n_wrong: in
     if skipped.get("count"):
         parts.append(f"<p class=bad>{skipped['count']} clip(s) skipped during training:</p>"
                      + _table([[s["path"], s["reason"]] for s in skipped["skipped"][:50]], ["file", "reason"]))
-    for n in skipped.get("notes", [])[:20]:
-        parts.append(f"<p>note: {html.escape(n['path'])}: {html.escape(n['reason'])}</p>")
+    parts += [f"<p>note: {html.escape(n['path'])}: {html.escape(n['reason'])}</p>" for n in skipped.get("notes", [])[:20]]
+    return parts
 
-    # metrics
+
+def _metrics_section(run: Path, metrics: dict[str, Any]) -> list[str]:
+    """Headline metrics, training curves, the task's per-class table and its plots."""
     task = _checkpoint_task(run)
-    parts.append(f"<h2>Metrics ({html.escape(str(metrics.get('split')))} split, {metrics.get('n_clips')} clips)</h2>")
+    parts = [f"<h2>Metrics ({html.escape(str(metrics.get('split')))} split, {metrics.get('n_clips')} clips)</h2>"]
     keys = [k for k in (*metrics.get("headline", []), "train_seconds", "epochs") if k in metrics]
     parts.append(_table([[_fmt(metrics[k]) for k in keys]], keys))
     curves = _curves(run, metrics.get("headline", []))
@@ -148,30 +159,28 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, n_wrong: in
         title = png.stem.replace("_", " ").replace("auc ap", "ROC-AUC and AP")
         title = title[:1].upper() + title[1:]
         parts.append(f"<h3>{html.escape(title)}</h3><img class=fig src='{_file_png(png)}' alt='{html.escape(title)}'>")
+    return parts
 
-    # most confidently wrong clips
+
+def _wrong_section(run: Path, n_wrong: int) -> list[str]:
+    """The clips the task judged wrong, most confident first, with log-mel images and audio."""
     preds_file = run / "predictions.jsonl"
-    if preds_file.exists():
-        preds = [json.loads(line) for line in preds_file.read_text().splitlines() if line.strip()]
-        wrong = sorted((p for p in preds if not p["correct"]), key=lambda p: -p["confidence"])
-        parts.append(f"<h2>Most confidently wrong ({len(wrong)} wrong of {len(preds)})</h2><div class=grid>")
-        frontend = _checkpoint_meta(run, "model", "frontend") or {}
-        for p in wrong[:n_wrong]:
-            try:
-                img, audio = _logmel_and_audio(p["path"], frontend)
-                media = f"<img src='{img}' alt='log-mel'><audio controls src='{audio}'></audio>"
-            except Exception as e:  # the file may have moved since training
-                media = f"<p class=bad>audio unavailable: {html.escape(str(e))}</p>"
-            top = ", ".join(f"{html.escape(lab)} {s:.2f}" for lab, s in p["top"][:3]) or "nothing above threshold"
-            parts.append(f"<div class=card><b>{html.escape(Path(p['path']).name)}</b><br>true: "
-                         f"<b>{html.escape(', '.join(p['labels']) or '(none)')}</b><br>predicted: {top}{media}</div>")
-        parts.append("</div>")
-    parts.append(f"<h2>Config</h2><pre>{html.escape(cfg_text)}</pre>")
-    page = (f"<!doctype html><html><head><meta charset=utf-8><title>earshot report {html.escape(run.name)}"
-            f"</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
-    out = Path(out) if out else run / "report.html"
-    out.write_text(page)
-    return out
+    if not preds_file.exists():
+        return []
+    preds = [json.loads(line) for line in preds_file.read_text().splitlines() if line.strip()]
+    wrong = sorted((p for p in preds if not p["correct"]), key=lambda p: -p["confidence"])
+    parts = [f"<h2>Most confidently wrong ({len(wrong)} wrong of {len(preds)})</h2><div class=grid>"]
+    frontend = _checkpoint_meta(run, "model", "frontend") or {}
+    for p in wrong[:n_wrong]:
+        try:
+            img, audio = _logmel_and_audio(p["path"], frontend)
+            media = f"<img src='{img}' alt='log-mel'><audio controls src='{audio}'></audio>"
+        except Exception as e:  # the file may have moved since training
+            media = f"<p class=bad>audio unavailable: {html.escape(str(e))}</p>"
+        top = ", ".join(f"{html.escape(lab)} {s:.2f}" for lab, s in p["top"][:3]) or "nothing above threshold"
+        parts.append(f"<div class=card><b>{html.escape(Path(p['path']).name)}</b><br>true: "
+                     f"<b>{html.escape(', '.join(p['labels']) or '(none)')}</b><br>predicted: {top}{media}</div>")
+    return parts + ["</div>"]
 
 
 def _checkpoint_meta(run: Path, *keys: str) -> Any:

@@ -303,15 +303,9 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
         cfg, ckpt_path = _resume_config(run)
     L.seed_everything(cfg.seed, verbose=False)
     t0 = time.time()
-    manifest = ensure_manifest(cfg).resolve()
-    cfg = replace(cfg, data=replace(cfg.data, manifest=str(manifest)))  # the saved config works from anywhere
     skipped = SkipReport()
-    task, splits = build_task(cfg, split_clips(read_manifest(manifest), cfg), skipped)
-    model = build_model(cfg, len(task.labels))
-    w = windowing(cfg, model)
-    loaders = build_loaders(cfg, model, task, splits, w, skipped)
+    cfg, task, splits, model, w, loaders = build_data(cfg, skipped)
     validate = loaders.val is not None
-    check_validation(cfg, validate)
     if resume is None:
         run = new_run_dir(cfg)
     if is_rank_zero():
@@ -322,11 +316,26 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     module = EarshotModule(model, task, cfg.optim, meta, val_targets, cfg.data.eval_pooling, cfg.augment, cfg.seed,
                            monitor=cfg.trainer.monitor)
     trainer = build_trainer(cfg, run, task, validate, ckpt_path is not None)
+    t_fit = time.time()
     trainer.fit(module, loaders.train, loaders.val, ckpt_path=ckpt_path)
     if is_rank_zero():
         finish(cfg, run, splits, loaders, skipped, validate,
-               {"train_seconds": round(time.time() - t0, 1), "epochs": trainer.current_epoch})
+               {"train_seconds": round(time.time() - t0, 1), "fit_seconds": round(time.time() - t_fit, 1),
+                "epochs": trainer.current_epoch})
     return run
+
+
+def build_data(cfg: RunConfig, skipped: SkipReport) -> tuple[RunConfig, Task, Splits, AudioModel, Windowing, Loaders]:
+    """Manifest, splits, task, model, windowing and loaders; the config comes back with the manifest's
+    absolute path, so the saved config works from anywhere."""
+    manifest = ensure_manifest(cfg).resolve()
+    cfg = replace(cfg, data=replace(cfg.data, manifest=str(manifest)))
+    task, splits = build_task(cfg, split_clips(read_manifest(manifest), cfg), skipped)
+    model = build_model(cfg, len(task.labels))
+    w = windowing(cfg, model)
+    loaders = build_loaders(cfg, model, task, splits, w, skipped)
+    check_validation(cfg, loaders.val is not None)
+    return cfg, task, splits, model, w, loaders
 
 
 def _stats_audio(loaders: Loaders, cfg: RunConfig, skipped: SkipReport) -> Any:
