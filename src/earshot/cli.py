@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_training_commands(sub: Any) -> None:
     """quickstart, prepare, train, cv."""
-    q = sub.add_parser("quickstart", help="train and evaluate on a built-in synthetic dataset (offline, ~1 min)",
+    q = sub.add_parser("quickstart", help="train and evaluate on a built-in synthetic dataset (offline, ~2 min)",
                        description="Generate a six-class synthetic dataset, train a log-mel CNN on it, evaluate it "
                                    "and write a run folder (checkpoint, config, metrics.json, plots).")
     q.add_argument("--workdir", default="earshot-quickstart", help="where data and runs go (default: %(default)s)")
