@@ -12,7 +12,7 @@ from earshot.tasks import ClassificationTask, TaggingTask, create_task
 
 
 def _clip(labels, i=0):
-    return Clip(id=f"c{i}", path=f"/x/c{i}.wav", duration=1.0, sample_rate=16000, channels=1, labels=list(labels))
+    return Clip(id=f"c{i}", path=f"audio/c{i}.wav", duration=1.0, sample_rate=16000, channels=1, labels=list(labels))
 
 
 def test_tagging_targets_are_multi_hot_and_loss_is_bce():
