@@ -44,6 +44,40 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"expected 0 or 1, found {text!r}")
 
 
+def _columns(header: list[str], path_col: str | None, label_col: str | None, path: Path) -> dict[str, int | None]:
+    """Index of each known column in ``header`` (None when absent); the path column is required."""
+    col = {"path": _find(header, PATH_COLS, path_col, "path", path),
+           "label": _find(header, LABEL_COLS, label_col, "label", path),
+           "split": _find(header, ("split", "subset"), None, "split", path),
+           "fold": _find(header, ("fold",), None, "fold", path),
+           "verified": _find(header, VERIFIED_COLS, None, "verified", path),
+           "onset": _find(header, ("onset",), None, "onset", path),
+           "offset": _find(header, ("offset",), None, "offset", path)}
+    if col["path"] is None:
+        raise DataError(path, f"no path column in header {header} (expected one of {list(PATH_COLS)})", 1)
+    return col
+
+
+def _parse_row(row: list[str], col: dict[str, int | None], label_sep: str
+               ) -> tuple[str, list[str], int | None, bool | None, Event | None]:
+    """Path, labels, fold, verified flag and event of one row; ValueError says what is malformed."""
+    pi, li, fi, vi, oi, ei = (col[k] for k in ("path", "label", "fold", "verified", "onset", "offset"))
+    assert pi is not None
+    rel = row[pi].strip()
+    if not rel:
+        raise ValueError("empty path")
+    labels = [x.strip() for x in row[li].split(label_sep) if x.strip()] if li is not None else []
+    fold = int(row[fi]) if fi is not None and row[fi].strip() else None
+    verified = parse_bool(row[vi]) if vi is not None and row[vi].strip() else None
+    event = None
+    if oi is not None and ei is not None and row[oi].strip():
+        onset, offset = float(row[oi]), float(row[ei])
+        if not 0 <= onset < offset:
+            raise ValueError(f"bad event times onset={onset} offset={offset}")
+        event = Event(onset, offset, labels[0] if labels else "")
+    return rel, labels, fold, verified, event
+
+
 def read_table(
     csv_path: str | Path,
     audio_dir: str | Path | None = None,
@@ -65,15 +99,7 @@ def read_table(
         header = next(rows)
     except StopIteration:
         raise DataError(csv_path, "CSV is empty") from None
-    pi = _find(header, PATH_COLS, path_col, "path", csv_path)
-    if pi is None:
-        raise DataError(csv_path, f"no path column in header {header} (expected one of {list(PATH_COLS)})", 1)
-    li = _find(header, LABEL_COLS, label_col, "label", csv_path)
-    si = _find(header, ("split", "subset"), None, "split", csv_path)
-    fi = _find(header, ("fold",), None, "fold", csv_path)
-    vi = _find(header, VERIFIED_COLS, None, "verified", csv_path)
-    oi = _find(header, ("onset",), None, "onset", csv_path)
-    ei = _find(header, ("offset",), None, "offset", csv_path)
+    col = _columns(header, path_col, label_col, csv_path)
     by_path: dict[Path, Candidate] = {}
     order: list[Candidate] = []
     for line, row in enumerate(rows, 2):
@@ -83,22 +109,12 @@ def read_table(
             report.add(csv_path, f"row has {len(row)} columns, header has {len(header)}", line)
             continue
         try:
-            rel = row[pi].strip()
-            if not rel:
-                raise ValueError("empty path")
-            labels = [x.strip() for x in row[li].split(label_sep) if x.strip()] if li is not None else []
-            fold = int(row[fi]) if fi is not None and row[fi].strip() else None
-            verified = parse_bool(row[vi]) if vi is not None and row[vi].strip() else None
-            event = None
-            if oi is not None and ei is not None and row[oi].strip():
-                onset, offset = float(row[oi]), float(row[ei])
-                if not 0 <= onset < offset:
-                    raise ValueError(f"bad event times onset={onset} offset={offset}")
-                event = Event(onset, offset, labels[0] if labels else "")
+            rel, labels, fold, verified, event = _parse_row(row, col, label_sep)
         except ValueError as e:
             report.add(csv_path, f"malformed row ({e})", line)
             continue
         f = (audio_dir / rel).resolve()
+        si = col["split"]
         split = row[si].strip().lower() or None if si is not None else None
         if f in by_path:
             prev = by_path[f]
