@@ -18,6 +18,7 @@ EPILOG = """examples:
   earshot train recipes/fsdd.yaml trainer.max_epochs=10 optim.lr=3e-4
   earshot evaluate runs/fsdd-*/checkpoints/best.ckpt data/fsdd.jsonl --split test
   earshot predict runs/fsdd-*/checkpoints/best.ckpt some.wav more/ --top-k 3
+  earshot detect runs/office-sed-*/checkpoints/best.ckpt scene.wav -o events.tsv
 """
 
 
@@ -75,6 +76,9 @@ def cmd_predict(a: argparse.Namespace) -> int:
     from earshot.inference.writers import write_predictions_stream
 
     pred = Predictor.load(a.checkpoint, a.device)
+    if pred.task.verb != "predict":
+        raise EarshotError(f"{a.checkpoint} is a {pred.task.name} model: use `earshot {pred.task.verb} "
+                           f"{a.checkpoint} FILES` for its outputs")
     files = list_audio(a.inputs)
     if not files:
         raise EarshotError(f"no audio files found in {a.inputs}")
@@ -90,6 +94,51 @@ def cmd_predict(a: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} of {len(files)} file(s) could not be read", file=sys.stderr)
     return 1 if failed == len(files) else 0
+
+
+def cmd_detect(a: argparse.Namespace) -> int:
+    from earshot.inference.predictor import Predictor, list_audio
+    from earshot.inference.writers import write_detections_stream
+
+    pred = Predictor.load(a.checkpoint, a.device)
+    if pred.task.verb != "detect":
+        raise EarshotError(f"{a.checkpoint} is a {pred.task.name} model, not a detector: use `earshot "
+                           f"{pred.task.verb} {a.checkpoint} FILES`")
+    files = list_audio(a.inputs)
+    if not files:
+        raise EarshotError(f"no audio files found in {a.inputs}")
+    out = open(a.output, "w") if a.output else sys.stdout
+    try:
+        failed = write_detections_stream(pred.detect_files(files), out, a.format, pred, sys.stderr)
+    finally:
+        if a.output:
+            out.close()
+    if a.output:
+        print(f"wrote {a.output}", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(files)} file(s) could not be read", file=sys.stderr)
+    return 1 if failed == len(files) else 0
+
+
+def cmd_synthesize(a: argparse.Namespace) -> int:
+    from earshot.data.manifest import read_manifest
+    from earshot.data.soundscapes import SceneSpec, synthesize
+
+    def floats(v: str) -> tuple[float, ...]:
+        try:
+            return tuple(float(x) for x in v.split(",") if x.strip())
+        except ValueError:
+            raise EarshotError(f"expected comma-separated numbers, got {v!r}") from None
+
+    rate = floats(a.events_per_minute)
+    spec = SceneSpec(n_clips=a.n_clips, clip_seconds=a.clip_seconds, sample_rate=a.sample_rate, ebr_db=floats(a.ebr),
+                     events_per_minute=(rate[0], rate[-1]), polyphony=a.polyphony, loop_backgrounds=a.loop_backgrounds,
+                     prefix=a.prefix, split=a.split, seed=a.seed)
+    manifest = synthesize(a.foreground_dir, a.background_dir, a.out, spec)
+    clips = read_manifest(manifest)
+    n_events = sum(len(c.events) for c in clips)
+    print(f"wrote {len(clips)} scenes ({n_events} events) to {a.out}: audio/, strong.tsv, weak.tsv, {manifest.name}")
+    return 0
 
 
 def _recipe_and_overrides(a: argparse.Namespace) -> tuple[str | None, list[str]]:
@@ -160,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_training_commands(sub: Any) -> None:
-    """quickstart, prepare, train, cv."""
+    """quickstart, prepare, synthesize, train, cv."""
     q = sub.add_parser("quickstart", help="train and evaluate on a built-in synthetic dataset (offline, ~2 min)",
                        description="Generate a six-class synthetic dataset, train a log-mel CNN on it, evaluate it "
                                    "and write a run folder (checkpoint, config, metrics.json, plots).")
@@ -174,6 +223,26 @@ def _add_training_commands(sub: Any) -> None:
     psub = pr.add_subparsers(dest="source", metavar="SOURCE", required=True)
     _add_source_parsers(psub)
     pr.set_defaults(fn=cmd_prepare)
+
+    sy = sub.add_parser("synthesize", help="soundscapes with strong labels from isolated events and backgrounds",
+                        description="Place events from FOREGROUND_DIR/<class>/*.wav at random onsets over crops of "
+                                    "BACKGROUND_DIR/* recordings, each at an event-to-background ratio, and write the "
+                                    "audio, a strong-label TSV, a weak-label TSV and a manifest. The same seed gives "
+                                    "the same output.")
+    sy.add_argument("foreground_dir")
+    sy.add_argument("background_dir")
+    sy.add_argument("--out", required=True, help="output folder")
+    sy.add_argument("--n-clips", type=int, default=100)
+    sy.add_argument("--clip-seconds", type=float, default=10.0)
+    sy.add_argument("--sample-rate", type=int, default=16000)
+    sy.add_argument("--ebr", default="-6,0,6", help="event-to-background ratios in dB; each event draws one (write --ebr=-6,0,6: a leading minus needs the =)")
+    sy.add_argument("--events-per-minute", default="5.5,27.5", help="LOW,HIGH: each scene draws a rate")
+    sy.add_argument("--polyphony", choices=("mono", "poly", "both"), default="both")
+    sy.add_argument("--loop-backgrounds", action="store_true", help="loop a background shorter than a clip")
+    sy.add_argument("--prefix", default="scene", help="file name prefix")
+    sy.add_argument("--split", help="split written into the manifest (e.g. train)")
+    sy.add_argument("--seed", type=int, default=0)
+    sy.set_defaults(fn=cmd_synthesize)
 
     t = sub.add_parser("train", help="train from a recipe with key=value overrides",
                        description="Train a model from a YAML recipe; key=value arguments override it, e.g. "
@@ -194,7 +263,7 @@ def _add_training_commands(sub: Any) -> None:
 
 
 def _add_inference_commands(sub: Any) -> None:
-    """evaluate, predict, submit, report."""
+    """evaluate, predict, detect, submit, report."""
     e = sub.add_parser("evaluate", help="the task's metrics and plots for a checkpoint on a manifest",
                        description="The task's metrics (accuracy, MAP@k and a confusion matrix for a classifier; "
                                    "ROC-AUC, mAP, F1 and per-class AUC and AP for a tagger), written to JSON "
@@ -218,6 +287,18 @@ def _add_inference_commands(sub: Any) -> None:
     pp.add_argument("-o", "--output", help="write predictions to this file instead of stdout")
     pp.add_argument("--device")
     pp.set_defaults(fn=cmd_predict)
+
+    dt = sub.add_parser("detect", help="sound events in audio files or folders, as a DCASE event list",
+                        description="Detect sound events with a detection checkpoint in files of any length "
+                                    "(sliding windows, one timeline per file, so an event across two windows comes "
+                                    "out once). Writes filename, onset, offset, event_label (tab-separated), or "
+                                    "JSON with each event's confidence.")
+    dt.add_argument("checkpoint")
+    dt.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    dt.add_argument("--format", choices=("tsv", "json"), default="tsv")
+    dt.add_argument("-o", "--output", help="write events to this file instead of stdout")
+    dt.add_argument("--device")
+    dt.set_defaults(fn=cmd_detect)
 
     sb = sub.add_parser("submit", help="write a Kaggle submission (fname,label with top-3 labels)",
                         description="Predict every file listed in sample_submission.csv, in its row order, and "

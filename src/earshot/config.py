@@ -60,6 +60,9 @@ class AugmentConfig:
     time_mask_frames: int = 10
     freq_masks: int = 2
     freq_mask_bins: int = 8
+    backgrounds: str | None = None  # folder of background recordings mixed into every training crop
+    background_snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])  # crop-to-background SNR range
+    background_prob: float = 1.0  # chance that a crop gets a background
 
 
 @dataclass
@@ -74,13 +77,23 @@ class ModelConfig:
 
 @dataclass
 class TaskConfig:
-    """What is predicted: one label per clip (classification) or any number (tagging)."""
+    """What is predicted: one label per clip (classification), any number (tagging), or events in
+    time (detection)."""
 
-    name: Literal["classification", "tagging"] = "classification"
+    name: Literal["classification", "tagging", "detection"] = "classification"
     label_smoothing: float = 0.0  # classification
     pos_weight: Literal["none", "balanced"] = "none"  # tagging: BCE positive weight per class (n_neg / n_pos)
-    threshold: float = 0.5  # tagging: decision threshold before per-class tuning on validation
-    tune_thresholds: bool = True  # tagging: per-class thresholds that maximise validation F1
+    threshold: float = 0.5  # tagging, detection: decision threshold before per-class tuning on validation
+    tune_thresholds: bool = True  # tagging, detection: per-class thresholds tuned on validation
+    # detection (earshot.tasks.detection):
+    train_on: list[Literal["weak", "strong", "unlabelled"]] = field(
+        default_factory=lambda: ["weak", "strong", "unlabelled"])  # clip kinds used for training
+    strong_loss: Literal["frame", "clip"] = "frame"  # strong clips: frame-wise or clip-wise BCE
+    decode: dict[str, Any] = field(default_factory=dict)  # DecodeParams overrides: high, low, median_seconds, ...
+    mean_teacher: bool = False  # consistency with an EMA teacher on every clip (unlabelled ones included)
+    consistency_weight: float = 2.0  # weight of the consistency loss after its ramp-up
+    ema_decay: float = 0.999  # teacher = ema_decay * teacher + (1 - ema_decay) * student, every step
+    rampup_epochs: float = 5.0  # sigmoid ramp-up of the consistency weight
 
 
 @dataclass

@@ -1,18 +1,22 @@
 """Augmentations. Each draws its random parameters from a generator it is given, then applies
 them deterministically, so a seed reproduces a run.
 
-Waveform augmentations act on one example ``(N,)`` with a numpy ``Generator``; feature and batch
+Waveform augmentations (shift, gain, coloured noise, real backgrounds) act on one example ``(N,)``
+with a numpy ``Generator``; feature and batch
 augmentations (SpecAugment, mixup) act on a batch with a ``torch.Generator``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from earshot.data.synth import coloured_noise
+from earshot.errors import DataError
 
 
 @dataclass
@@ -75,6 +79,64 @@ class WaveformAugment:
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self.apply(x, self.draw(rng)) if self.active else x
+
+
+class BackgroundMix:
+    """Mix a random crop of a real background recording into each example, at a random SNR.
+
+    ``folder`` holds the recordings (any format and rate; decoded at ``sample_rate`` on first use
+    and kept, so keep the folder to a few minutes of audio). The SNR is the example's RMS over the
+    background crop's RMS, drawn uniformly from ``snr_db``; a silent example is left alone.
+    """
+
+    def __init__(self, folder: str | Path, sample_rate: int, snr_db: tuple[float, float] = (0.0, 20.0),
+                 prob: float = 1.0):
+        from earshot.audio.io import AUDIO_EXTENSIONS
+
+        self.files = sorted(f for f in Path(folder).rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS)
+        if not self.files:
+            raise DataError(folder, "augment.backgrounds: no audio files in this folder")
+        self.sample_rate, self.snr_db, self.prob = sample_rate, tuple(snr_db), prob
+        self._audio: list[np.ndarray] | None = None
+
+    def _load(self) -> list[np.ndarray]:
+        if self._audio is None:
+            from earshot.audio.io import load_audio
+
+            self._audio = [load_audio(f, self.sample_rate)[0] for f in self.files]
+        return self._audio
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.prob < 1.0 and rng.random() >= self.prob:
+            return x
+        level = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+        if level < 1e-6:
+            return x
+        bgs = self._load()
+        bg = bgs[int(rng.integers(len(bgs)))]
+        n = len(x)
+        if len(bg) < n:
+            bg = np.tile(bg, n // max(1, len(bg)) + 1)
+        start = int(rng.integers(0, len(bg) - n + 1))
+        crop = bg[start : start + n].astype(np.float32)
+        bg_level = float(np.sqrt(np.mean(np.square(crop, dtype=np.float64))))
+        if bg_level < 1e-9:
+            return x
+        snr = rng.uniform(*self.snr_db)
+        return (x + crop * (level / bg_level / 10 ** (snr / 20))).astype(np.float32)
+
+
+def chain(*augments: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None
+          ) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    """One waveform augmentation that applies ``augments`` in order (None entries are skipped)."""
+    fns = [a for a in augments if a is not None]
+
+    def apply(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        for f in fns:
+            x = f(x, rng)
+        return x
+
+    return apply
 
 
 def spec_augment(feats: torch.Tensor, gen: torch.Generator, time_masks: int = 2, time_width: int = 10,

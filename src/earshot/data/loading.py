@@ -13,6 +13,8 @@ predictions are pooled per clip. Batches are dicts:
 - ``target``: the task's target per example, stacked (``(B,)`` class indices, ``(B, C)`` multi-hot)
 - ``weight``: float32 ``(B,)`` per-clip loss weight
 - ``clip_index``: int64 ``(B,)`` which clip a window belongs to (evaluation only)
+- ``start``: int64 ``(B,)`` the window's first sample in its clip (evaluation only)
+- detection adds ``frame_target`` ``(B, T', C)`` and ``kind`` ``(B,)`` (see :mod:`earshot.tasks.detection`)
 """
 
 from __future__ import annotations
@@ -209,8 +211,11 @@ class CropDataset(Dataset):
             y = self.augment(y, self.rng)
         sr = self.reader.sample_rate
         crop = Crop(off / sr, self.win / sr, self.frame_hop)
-        return {"audio": torch.from_numpy(np.ascontiguousarray(y, np.float32)),
-                "target": torch.from_numpy(self.target(c, crop)), "weight": weight}
+        item: dict[str, Any] = {"audio": torch.from_numpy(np.ascontiguousarray(y, np.float32)), "weight": weight}
+        t = self.target(c, crop)  # an array, or a dict of arrays (e.g. detection's frame targets)
+        item.update({k: torch.as_tensor(v) for k, v in t.items()} if isinstance(t, dict)
+                    else {"target": torch.from_numpy(t)})
+        return item
 
 
 class WindowDataset(Dataset):
@@ -233,7 +238,8 @@ class WindowDataset(Dataset):
             x = np.zeros(self.win, np.float32)
         starts = window_starts(len(x), self.win, self.hop)
         audio = np.stack([fix_length(x, self.win, s) for s in starts]).astype(np.float32, copy=False)
-        out: dict[str, Any] = {"audio": torch.from_numpy(audio), "clip_index": torch.full((len(starts),), ci)}
+        out: dict[str, Any] = {"audio": torch.from_numpy(audio), "clip_index": torch.full((len(starts),), ci),
+                               "start": torch.tensor(starts, dtype=torch.int64)}
         if self.target is not None:
             out["target"] = torch.from_numpy(self.target(c))[None]
         return out
@@ -242,6 +248,27 @@ class WindowDataset(Dataset):
 def collate_windows(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Concatenate the windows of several clips; ``target`` keeps one row per clip."""
     return {k: torch.cat([it[k] for it in items]) for k in items[0]}
+
+
+def stitch_frames(frames: Sequence[np.ndarray], starts: Sequence[int], sample_rate: int, frame_hop: float,
+                  n_samples: int) -> np.ndarray:
+    """One clip's frame probabilities ``(T, C)`` from its windows' ``(T', C)`` frames: each window's
+    frames are placed at its start time and overlapping frames are averaged; frames past the end of
+    the clip (window padding) are dropped."""
+    n_total = max(1, int(math.ceil(n_samples / sample_rate / frame_hop - 1e-6)))
+    c = frames[0].shape[1]
+    acc = np.zeros((n_total, c), np.float64)
+    count = np.zeros(n_total, np.float64)
+    for f, s in zip(frames, starts):
+        i0 = int(round(s / sample_rate / frame_hop))
+        n = max(0, min(len(f), n_total - i0))
+        acc[i0 : i0 + n] += f[:n]
+        count[i0 : i0 + n] += 1
+    out = acc / np.maximum(count, 1)[:, None]
+    covered = np.flatnonzero(count > 0)
+    if len(covered) and covered[-1] < n_total - 1:  # the clip's last partial frame: repeat the one before
+        out[covered[-1] + 1 :] = out[covered[-1]]
+    return out
 
 
 def pool_windows(probs: np.ndarray, clip_index: np.ndarray, n_clips: int, how: str = "mean") -> np.ndarray:

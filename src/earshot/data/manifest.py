@@ -39,6 +39,7 @@ class Clip:
     verified: bool | None = None
     weight: float = 1.0
     events: list[Event] = field(default_factory=list)
+    annotation: str | None = None  # detection: "weak", "strong" or "unlabelled"; None: strong if it has events
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, root: Path | None = None) -> dict[str, Any]:
@@ -57,6 +58,8 @@ class Clip:
         if missing:
             raise ValueError(f"missing field(s) {sorted(missing)}")
         d = dict(d)
+        if d.get("annotation") not in (None, "weak", "strong", "unlabelled"):
+            raise ValueError(f"annotation {d['annotation']!r} is not weak, strong or unlabelled")
         d["events"] = [Event(**e) for e in d.get("events", [])]
         if isinstance(d.get("labels"), str):
             d["labels"] = [d["labels"]]

@@ -9,6 +9,7 @@ from typing import Any
 from earshot.data.manifest import SkipReport, read_manifest, select
 from earshot.errors import DataError
 from earshot.inference.predictor import Predictor
+from earshot.inference.writers import write_event_list
 from earshot.tasks import Task
 
 
@@ -17,6 +18,10 @@ def write_evaluation(report: dict[str, Any], out_dir: str | Path, task: Task, pr
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": out / f"{prefix}metrics.json"}
+    events = report.pop("events", None)  # detection: decoded events per clip, written as a DCASE event list
+    if events is not None:
+        paths["events"] = write_event_list(out / f"{prefix}events.tsv", events.items())
+        report["event_list"] = str(paths["events"])
     paths["metrics"].write_text(json.dumps(report, indent=2))
     paths.update(task.plots(report, out, prefix))
     return paths
@@ -30,7 +35,7 @@ def evaluate_checkpoint(checkpoint: str | Path, manifest: str | Path, split: str
     if not clips:
         raise DataError(manifest, f"no clips in split {split!r}")
     skipped = SkipReport()
-    report = pred.evaluate(clips, skipped)
+    report = pred.evaluate(clips, skipped, pictures=Path(out_dir) / "events" if out_dir is not None else None)
     report["split"] = split
     report["checkpoint"] = str(checkpoint)
     if out_dir is not None:

@@ -12,9 +12,10 @@ import torch
 
 from earshot.audio.io import AUDIO_EXTENSIONS, fix_length, load_audio, resample, to_mono
 from earshot.checkpoint import load_checkpoint
-from earshot.data.loading import AudioReader, WindowDataset, check_clips, collate_windows, pool_windows, window_starts
+from earshot.data.loading import (AudioReader, WindowDataset, check_clips, collate_windows, pool_windows,
+                                  stitch_frames, window_starts)
 from earshot.data.manifest import Clip, SkipReport
-from earshot.errors import AudioError, DataError
+from earshot.errors import AudioError, DataError, EarshotError
 from earshot.tasks import Task
 
 
@@ -36,6 +37,25 @@ class Prediction:
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.source, "top": [{"label": lab, "score": round(s, 6)} for lab, s in self.top],
                 "notes": self.notes}
+
+
+@dataclass
+class Detection:
+    """Events found in one input: ``(onset, offset, label, confidence)``, the clip's tag
+    probabilities ``(C,)`` and frame probabilities ``(T, C)`` every ``hop`` seconds."""
+
+    source: str
+    events: list[tuple[float, float, str, float]]
+    probs: np.ndarray
+    frames: np.ndarray
+    hop: float
+    duration: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.source, "duration": round(self.duration, 3),
+                "events": [{"onset": on, "offset": off, "label": lab, "confidence": conf}
+                           for on, off, lab, conf in self.events], "notes": self.notes}
 
 
 class Predictor:
@@ -63,14 +83,25 @@ class Predictor:
     def labels(self) -> list[str]:
         return self.task.labels
 
+    @property
+    def frame_hop(self) -> float:
+        """Seconds between the model's output frames."""
+        return self.model.frame_hop_seconds
+
     @torch.no_grad()
     def _window_probs(self, batch: torch.Tensor) -> np.ndarray:
         return self.task.probabilities(self.model(batch.to(self.device))).cpu().numpy()
 
-    def predict_array(self, x: np.ndarray, sample_rate: int, top_k: int | None = None, source: str = "<array>") -> Prediction:
-        """Predict a waveform ``(N,)`` or ``(C, N)`` at ``sample_rate``."""
+    @torch.no_grad()
+    def _window_outputs(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """Clip probabilities ``(W, C)`` of each window and, for frame tasks, frames ``(W, T', C)``."""
+        out = self.model(batch.to(self.device))
+        frames = self.task.frame_probabilities(out).cpu().numpy() if self.task.frame_outputs else None
+        return self.task.probabilities(out).cpu().numpy(), frames
+
+    def _prepare(self, x: np.ndarray, sample_rate: int, source: str) -> tuple[np.ndarray, list[str]]:
+        """Mono at the model's rate, with a note for each change."""
         notes = []
-        x = np.asarray(x, np.float32)
         if x.ndim == 2:
             notes.append(f"mixed {x.shape[0]} channels down to mono")
             x = to_mono(x)
@@ -79,6 +110,11 @@ class Predictor:
             x = resample(x, sample_rate, self.sample_rate)
         if len(x) == 0:
             raise AudioError(source, "zero-length audio (no samples)")
+        return x, notes
+
+    def predict_array(self, x: np.ndarray, sample_rate: int, top_k: int | None = None, source: str = "<array>") -> Prediction:
+        """Predict a waveform ``(N,)`` or ``(C, N)`` at ``sample_rate``."""
+        x, notes = self._prepare(np.asarray(x, np.float32), sample_rate, source)
         starts = window_starts(len(x), self.win, self.hop)
         probs = []
         for i in range(0, len(starts), self.batch_size):
@@ -101,35 +137,99 @@ class Predictor:
             except AudioError as e:
                 yield e
 
+    def detect_array(self, x: np.ndarray, sample_rate: int, source: str = "<array>") -> "Detection":
+        """Events in a waveform ``(N,)`` or ``(C, N)`` of any length: sliding windows, frames
+        stitched into one timeline, so an event that spans two windows comes out once."""
+        if not self.task.frame_outputs:
+            raise EarshotError(f"this checkpoint is a {self.task.name} model: use `earshot {self.task.verb}` "
+                               "(detection needs a detection checkpoint)")
+        x, notes = self._prepare(np.asarray(x, np.float32), sample_rate, source)
+        starts = window_starts(len(x), self.win, self.hop)
+        probs, frames = [], []
+        for i in range(0, len(starts), self.batch_size):
+            chunk = np.stack([fix_length(x, self.win, s) for s in starts[i : i + self.batch_size]])
+            p, f = self._window_outputs(torch.from_numpy(chunk))
+            probs.append(p)
+            frames.extend(f)
+        clip = pool_windows(np.concatenate(probs), np.zeros(len(starts), np.int64), 1, self.pooling)[0]
+        timeline = stitch_frames(frames, starts, self.sample_rate, self.frame_hop, len(x))
+        return Detection(source, self.task.events(timeline, self.frame_hop, clip), clip, timeline, self.frame_hop,
+                         len(x) / self.sample_rate, notes)
+
+    def detect(self, path: str | Path) -> "Detection":
+        """Events in one audio file; raises :class:`AudioError` for a bad file."""
+        x, sr = load_audio(path, None, mono=False)
+        return self.detect_array(x if x.shape[0] > 1 else x[0], sr, str(path))
+
+    def detect_files(self, paths: Sequence[str | Path]) -> Iterator["Detection | AudioError"]:
+        """Detect events in many files; a bad file yields its :class:`AudioError` and the rest go on."""
+        for p in paths:
+            try:
+                yield self.detect(p)
+            except AudioError as e:
+                yield e
+
     def predict_clips(self, clips: Sequence[Clip], skipped: SkipReport | None = None) -> tuple[np.ndarray, list[Clip]]:
         """Pooled probabilities ``(N, C)`` for manifest clips that can be read; the rest go to ``skipped``."""
+        probs, _, kept = self.clip_outputs(clips, skipped)
+        return probs, kept
+
+    def clip_outputs(self, clips: Sequence[Clip], skipped: SkipReport | None = None
+                     ) -> tuple[np.ndarray, list[np.ndarray] | None, list[Clip]]:
+        """Pooled clip probabilities ``(N, C)``, each clip's stitched frame probabilities ``(T, C)``
+        (for frame tasks, else None), and the clips that could be read."""
         kept = check_clips(clips, self.sample_rate, skipped=skipped)
         ds = WindowDataset(kept, AudioReader(self.sample_rate), None, self.win, self.hop)
         loader = torch.utils.data.DataLoader(ds, batch_size=max(1, self.batch_size // 8), collate_fn=collate_windows)
-        probs, idx = [], []
+        probs, idx, frames, starts = [], [], [], []
         for b in loader:
             for i in range(0, len(b["audio"]), self.batch_size):
-                probs.append(self._window_probs(b["audio"][i : i + self.batch_size]))
+                p, f = self._window_outputs(b["audio"][i : i + self.batch_size])
+                probs.append(p)
+                if f is not None:
+                    frames.extend(f)
             idx.append(b["clip_index"].numpy())
+            starts.append(b["start"].numpy())
         if not probs:
-            return np.zeros((0, len(self.labels))), []
-        return pool_windows(np.concatenate(probs), np.concatenate(idx), len(kept), self.pooling), kept
+            return np.zeros((0, len(self.labels))), None, []
+        index = np.concatenate(idx)
+        clip_probs = pool_windows(np.concatenate(probs), index, len(kept), self.pooling)
+        if not self.task.frame_outputs:
+            return clip_probs, None, kept
+        start = np.concatenate(starts)
+        reader = AudioReader(self.sample_rate)
+        timelines = []
+        for ci, c in enumerate(kept):
+            w = np.flatnonzero(index == ci)
+            timelines.append(stitch_frames([frames[i] for i in w], start[w], self.sample_rate, self.frame_hop,
+                                           reader.n_samples(c)))
+        return clip_probs, timelines, kept
+
+    def tune(self, clips: Sequence[Clip], skipped: SkipReport | None = None) -> dict[str, Any]:
+        """Fit the task's decision state (thresholds, decoding) on labelled validation clips."""
+        usable = self.task.admit(clips, "validation", skipped if skipped is not None else SkipReport())
+        probs, frames, kept = self.clip_outputs(usable, skipped)
+        return self.task.tune_clips(kept, probs, frames, self.frame_hop) if kept else {}
 
     def evaluate(self, clips: Sequence[Clip], skipped: SkipReport | None = None,
-                 predictions: str | Path | None = None) -> dict[str, Any]:
+                 predictions: str | Path | None = None, pictures: str | Path | None = None) -> dict[str, Any]:
         """The task's metrics on labelled clips; clips the task cannot score go to ``skipped``.
 
         With ``predictions``, each clip's labels and decoded prediction are written there as JSONL.
+        With ``pictures`` (a folder), a frame task draws its first clips' log-mel, frame
+        probabilities and events there.
         """
         report = skipped if skipped is not None else SkipReport()
         usable = self.task.admit(clips, "evaluation", report)
         if not usable:
             raise DataError("manifest", "no clip has a label the checkpoint knows")
-        probs, kept = self.predict_clips(usable, report)
+        probs, frames, kept = self.clip_outputs(usable, report)
         if not kept:
             raise DataError("manifest", "no clip could be read")
         targets = np.stack([self.task.target(c) for c in kept])
-        out = self.task.evaluate(probs, targets)
+        out = self.task.score_clips(kept, probs, frames, self.frame_hop)
+        if frames is not None and pictures is not None:
+            out["pictures"] = [str(f) for f in write_event_pictures(self, kept, frames, out, pictures)]
         out["task"] = self.task.name
         out["headline"] = list(self.task.headline)
         out["skipped"] = len(report)
@@ -150,6 +250,30 @@ def write_predictions(path: str | Path, clips: Sequence[Clip], probs: np.ndarray
                                 "correct": correct, "confidence": round(confidence, 6)}) + "\n")
 
 
+def write_event_pictures(pred: Predictor, clips: Sequence[Clip], frames: Sequence[np.ndarray], report: dict[str, Any],
+                         out_dir: str | Path, n: int = 8) -> list[Path]:
+    """One PNG per clip (the first ``n`` with reference events): log-mel, frame probabilities, and
+    reference and decoded events on one time axis."""
+    from earshot.features.frontends import LogMel, LogMelConfig
+    from earshot.report.plots import event_plot
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sr = pred.sample_rate
+    mel = LogMel(LogMelConfig(sample_rate=sr, n_fft=1024, hop_length=sr // 100, n_mels=64))
+    est = report.get("events", {})
+    files = []
+    for c, f in [(c, f) for c, f in zip(clips, frames) if c.events][:n]:
+        x = load_audio(c.path, sr)[0]
+        with torch.no_grad():
+            lm = mel(torch.from_numpy(x[None]))[0].numpy()
+        ref = [(e.onset, e.offset, e.label) for e in c.events]
+        path = out / f"{Path(c.id).name}.png"
+        files.append(event_plot(lm, 0.01, f, pred.frame_hop, pred.labels, ref,
+                                [tuple(e[:3]) for e in est.get(Path(c.path).name, [])], path, title=c.id))
+    return files
+
+
 def list_audio(paths: Sequence[str | Path]) -> list[Path]:
     """Expand folders into their audio files (recursively); files are kept as given."""
     out: list[Path] = []
@@ -166,4 +290,4 @@ def load(path: str | Path, device: str | None = None) -> Predictor:
     return Predictor.load(path, device)
 
 
-__all__ = ["Prediction", "Predictor", "list_audio", "load"]
+__all__ = ["Detection", "Prediction", "Predictor", "list_audio", "load"]

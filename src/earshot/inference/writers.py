@@ -1,10 +1,11 @@
-"""Prediction output formats for ``earshot predict``: a table, CSV or JSON."""
+"""Output formats: ``earshot predict`` (a table, CSV or JSON) and ``earshot detect`` (a DCASE event list or JSON)."""
 
 from __future__ import annotations
 
 import csv
 import json
-from typing import IO, Any, Iterable
+from pathlib import Path
+from typing import IO, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -40,6 +41,46 @@ def write_predictions_stream(results: Iterable[Any], out: IO[str], fmt: str, pre
         else:
             shown = "  ".join(f"{lab} ({s:.3f})" for lab, s in r.top) or "(no label above its threshold)"
             print(f"{r.source}\t{shown}", file=out)
+    if fmt == "json":
+        json.dump(rows, out, indent=2)
+        out.write("\n")
+    return failed
+
+
+def event_rows(file: str, events: Sequence[Sequence[Any]]) -> list[str]:
+    """DCASE event-list lines ``filename<TAB>onset<TAB>offset<TAB>event_label`` for one file."""
+    return [f"{file}\t{e[0]:.3f}\t{e[1]:.3f}\t{e[2]}" for e in events]
+
+
+def write_event_list(path: str | Path, events: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> Path:
+    """A tab-separated DCASE event list with a header, from ``(file, events)`` pairs."""
+    lines = ["filename\tonset\toffset\tevent_label"]
+    for file, evs in events:
+        lines += event_rows(file, evs)
+    Path(path).write_text("\n".join(lines) + "\n")
+    return Path(path)
+
+
+def write_detections_stream(results: Iterable[Any], out: IO[str], fmt: str, predictor: Any, err: IO[str]) -> int:
+    """Write each :class:`~earshot.inference.predictor.Detection` as it comes: a DCASE event list
+    (``tsv``; a file without events writes no row) or JSON with each event's confidence.
+    Returns how many files failed."""
+    failed = 0
+    rows: list[dict[str, Any]] = []
+    if fmt == "tsv":
+        print("filename\tonset\toffset\tevent_label", file=out)
+    for r in results:
+        if isinstance(r, AudioError):
+            failed += 1
+            print(f"error: {r}", file=err)
+            continue
+        for note in r.notes:
+            print(f"note: {r.source}: {note} (the model expects {predictor.sample_rate} Hz mono)", file=err)
+        if fmt == "json":
+            rows.append(r.to_dict())
+        else:
+            for line in event_rows(r.source, r.events):
+                print(line, file=out)
     if fmt == "json":
         json.dump(rows, out, indent=2)
         out.write("\n")

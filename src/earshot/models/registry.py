@@ -83,7 +83,7 @@ def model_spec(name: str) -> ModelSpec:
 
 
 def _load_families() -> None:
-    from earshot.models import cnn, cnn1d, efficient, sample_cnn  # noqa: F401  (register on import)
+    from earshot.models import cnn, cnn1d, crnn, efficient, sample_cnn  # noqa: F401  (register on import)
 
 
 class AudioModel(nn.Module):

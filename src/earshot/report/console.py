@@ -60,7 +60,8 @@ def run_lines(run: Path) -> list[str]:
     if summary["skipped"]:
         lines.append(f"  skipped {summary['skipped']} clip(s): see {run / 'skipped.json'}")
     ckpt = run / "checkpoints" / "best.ckpt"
-    lines += [f"  run folder: {run}", f"  checkpoint: {ckpt}", f"  try:        earshot predict {ckpt} FILE.wav"]
+    verb = summary.get("verb", "predict")
+    lines += [f"  run folder: {run}", f"  checkpoint: {ckpt}", f"  try:        earshot {verb} {ckpt} FILE.wav"]
     return lines
 
 

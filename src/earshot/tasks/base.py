@@ -74,3 +74,33 @@ class Task(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """Name, labels and state: enough for :func:`create_task` to rebuild the task."""
+
+    verb: str  # the CLI verb whose output this task's checkpoints make: "predict" or "detect"
+    frame_outputs: bool  # scoring needs each clip's frame probabilities (detection)
+
+    def tune_clips(self, clips: Sequence[Clip], probs: np.ndarray, frames: Sequence[np.ndarray] | None,
+                   hop: float) -> dict[str, Any]:
+        """:meth:`tune` on validation clips (``frames``: per-clip frame probabilities when
+        :attr:`frame_outputs`)."""
+
+    def score_clips(self, clips: Sequence[Clip], probs: np.ndarray, frames: Sequence[np.ndarray] | None,
+                    hop: float) -> dict[str, Any]:
+        """:meth:`evaluate` on labelled clips, with frame probabilities when :attr:`frame_outputs`."""
+
+
+    def validation_report(self, clips: Sequence[Clip], probs: np.ndarray, frames: Sequence[np.ndarray],
+                          hop: float) -> dict[str, Any]:
+        """Frame tasks only: the metrics logged after each validation epoch."""
+
+
+class ClipScoring:
+    """``tune_clips`` and ``score_clips`` for tasks that decide per clip (classification, tagging)."""
+
+    verb = "predict"
+    frame_outputs = False
+
+    def tune_clips(self, clips: Sequence[Clip], probs: np.ndarray, frames: Any, hop: float) -> dict[str, Any]:
+        return self.tune(probs, np.stack([self.target(c) for c in clips]))  # type: ignore[attr-defined]
+
+    def score_clips(self, clips: Sequence[Clip], probs: np.ndarray, frames: Any, hop: float) -> dict[str, Any]:
+        return self.evaluate(probs, np.stack([self.target(c) for c in clips]))  # type: ignore[attr-defined]

@@ -12,10 +12,10 @@ from torch.nn import functional as F
 from earshot.data.manifest import Clip, SkipReport
 from earshot.errors import ConfigError
 from earshot.metrics.classification import classification_report
-from earshot.tasks.base import Crop
+from earshot.tasks.base import ClipScoring, Crop
 
 
-class ClassificationTask:
+class ClassificationTask(ClipScoring):
     """Exactly one label per clip, out of ``labels``."""
 
     name = "classification"

@@ -11,12 +11,12 @@ from torch.nn import functional as F
 
 from earshot.data.manifest import Clip, SkipReport
 from earshot.metrics.tagging import tagging_report, tune_thresholds
-from earshot.tasks.base import Crop
+from earshot.tasks.base import ClipScoring, Crop
 
 NO_TAG = "(no tag)"  # the sampling key of an all-negative clip
 
 
-class TaggingTask:
+class TaggingTask(ClipScoring):
     """Any number of labels per clip (none too: an all-negative example)."""
 
     name = "tagging"

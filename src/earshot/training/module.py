@@ -11,9 +11,10 @@ import torch
 
 from earshot.config import AugmentConfig, OptimConfig
 from earshot.data.augment import mixup_apply, mixup_draw, spec_augment
-from earshot.data.loading import pool_windows
+from earshot.data.loading import pool_windows, stitch_frames
 from earshot.models.registry import AudioModel
 from earshot.tasks import Task
+from earshot.training.mean_teacher import MeanTeacher
 from earshot.training.schedules import step_schedule
 
 log = logging.getLogger("earshot")
@@ -25,7 +26,8 @@ class EarshotModule(L.LightningModule):
 
     def __init__(self, model: AudioModel, task: Task, optim: OptimConfig, meta: dict[str, Any],
                  val_targets: np.ndarray | None = None, pooling: str = "mean",
-                 augment: AugmentConfig | None = None, seed: int = 0, monitor: str | None = None):
+                 augment: AugmentConfig | None = None, seed: int = 0, monitor: str | None = None,
+                 mean_teacher: MeanTeacher | None = None, val_clips: list[Any] | None = None):
         super().__init__()
         self.aug = augment or AugmentConfig()
         self.gen = torch.Generator().manual_seed(seed + 1)
@@ -37,6 +39,9 @@ class EarshotModule(L.LightningModule):
         self.pooling = pooling
         self.monitor = monitor or task.monitor  # the metric that picks the best checkpoint
         self._val: list[tuple[np.ndarray, np.ndarray]] = []
+        self.mean_teacher = mean_teacher  # consistency with an EMA teacher (training/mean_teacher.py)
+        self.val_clips = val_clips  # frame tasks score validation clips from their frames
+        self._frames: list[tuple[np.ndarray, np.ndarray]] = []
 
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model(audio)
@@ -58,8 +63,16 @@ class EarshotModule(L.LightningModule):
         if perm is not None:  # the loss is linear in the target: mix the two losses
             other = {k: (v[perm.to(v.device)] if torch.is_tensor(v) else v) for k, v in batch.items()}
             loss = lam * loss + (1 - lam) * self.task.loss(out, other)
+        if self.mean_teacher is not None:
+            cons = self.mean_teacher.consistency(feats, out, self.global_step)
+            self.log("train/consistency", cons, on_step=False, on_epoch=True, batch_size=len(batch["audio"]))
+            loss = loss + cons
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["audio"]))
         return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.mean_teacher is not None:
+            self.mean_teacher.update(self.model, self.global_step)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         out = self.model(batch["audio"])  # one row per window
@@ -67,6 +80,8 @@ class EarshotModule(L.LightningModule):
         loss = self.task.loss(out, {"target": batch["target"][row]})
         self.log("val/loss", loss, batch_size=len(batch["audio"]), sync_dist=True)
         self._val.append((self.task.probabilities(out).cpu().numpy(), batch["clip_index"].cpu().numpy()))
+        if self.task.frame_outputs:  # (W, T', C) frames and where each window starts
+            self._frames.append((self.task.frame_probabilities(out).cpu().numpy(), batch["start"].cpu().numpy()))
 
     def on_validation_epoch_end(self) -> None:
         if not self._val or self.val_targets is None:
@@ -75,7 +90,11 @@ class EarshotModule(L.LightningModule):
         idx = np.concatenate([v[1] for v in self._val])
         self._val.clear()
         clip_probs = pool_windows(probs, idx, len(self.val_targets), self.pooling)
-        report = self.task.evaluate(clip_probs, self.val_targets)
+        if self.task.frame_outputs and self.val_clips is not None:
+            report = self.task.validation_report(self.val_clips, clip_probs, self._timelines(idx),
+                                                 self.model.frame_hop_seconds)
+        else:
+            report = self.task.evaluate(clip_probs, self.val_targets)
         for k, v in report.items():
             if isinstance(v, float):
                 self.log(f"val/{k}", v, prog_bar=k == self.monitor)
@@ -85,6 +104,19 @@ class EarshotModule(L.LightningModule):
                             "epoch counts as best. Use a larger validation split.", self.monitor)
                 self._warned = True
             self.log(f"val/{self.monitor}", -1.0)
+
+    def _timelines(self, idx: np.ndarray) -> list[np.ndarray]:
+        """Each validation clip's stitched frame probabilities ``(T, C)``."""
+        frames = [f for fs, _ in self._frames for f in fs]
+        starts = np.concatenate([s for _, s in self._frames])
+        self._frames.clear()
+        sr = self.model.sample_rate
+        out = []
+        for ci, c in enumerate(self.val_clips):
+            w = np.flatnonzero(idx == ci)
+            n = max(1, int(round(c.duration * sr)))
+            out.append(stitch_frames([frames[i] for i in w], starts[w], sr, self.model.frame_hop_seconds, n))
+        return out
 
     def configure_optimizers(self) -> Any:
         o = self.optim_cfg

@@ -21,7 +21,7 @@ import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from earshot.config import RunConfig, from_dict, save_config, to_dict
-from earshot.data.augment import WaveformAugment
+from earshot.data.augment import BackgroundMix, WaveformAugment, chain
 from earshot.data.loading import (AudioCache, AudioReader, CropDataset, WindowDataset, balanced_sampler, check_clips,
                                   collate_windows, seed_worker)
 from earshot.data.manifest import Clip, SkipReport, label_list, read_manifest
@@ -107,7 +107,8 @@ def build_task(cfg: RunConfig, splits: Splits, skipped: SkipReport) -> tuple[Tas
     if not labels:
         raise DataError(cfg.data.manifest, "the training clips carry no labels")
     task = create_task(t.name, labels, label_smoothing=t.label_smoothing, threshold=t.threshold,
-                       pos_weight=t.pos_weight, tune_thresholds=t.tune_thresholds)
+                       pos_weight=t.pos_weight, tune_thresholds=t.tune_thresholds, train_on=t.train_on,
+                       strong_loss=t.strong_loss, decode=t.decode)
     kept = Splits(*(task.admit(cs, where, skipped) for cs, where in
                     ((splits.train, "train"), (splits.val, "val"), (splits.test, "test"))))
     task.prepare(kept.train)
@@ -159,8 +160,10 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
         cache.build(train + val)
     reader = AudioReader(sr, cache, d.memory_cache_mb * 2**20)
     a = cfg.augment
-    aug = WaveformAugment(a.shift, a.shift_seconds, a.gain_db, a.noise_prob, tuple(a.noise_snr_db),
-                          tuple(a.noise_colours), sr)
+    aug = chain(WaveformAugment(a.shift, a.shift_seconds, a.gain_db, a.noise_prob, tuple(a.noise_snr_db),
+                                tuple(a.noise_colours), sr),
+                BackgroundMix(a.backgrounds, sr, tuple(a.background_snr_db), a.background_prob)
+                if a.backgrounds else None)
     ds = CropDataset(train, reader, task.target, w.win, model.frame_hop_seconds, cfg.seed, aug)
     sampler = balanced_sampler([task.sampling_keys(c) for c in train], cfg.seed) if d.balanced else None
     workers = dict(num_workers=d.num_workers, persistent_workers=d.num_workers > 0, worker_init_fn=seed_worker)
@@ -255,20 +258,19 @@ def finish(cfg: RunConfig, run: Path, splits: Splits, loaders: Loaders, skipped:
     pred = Predictor(ck.model, ck.task, ck.meta, device="cpu" if cfg.trainer.accelerator == "cpu" else None)
     tuned: dict[str, Any] = {}
     if validate:
-        probs, kept = pred.predict_clips(loaders.val_clips)
-        tuned = ck.task.tune(probs, np.stack([ck.task.target(c) for c in kept]))
+        tuned = pred.tune(loaders.val_clips)
         if tuned:
             update_task_state(best, ck.task)
     eval_split, eval_clips = ("test", splits.test) if splits.test else ("val", loaders.val_clips)
     if not eval_clips:
         raise DataError(cfg.data.manifest, "nothing to evaluate: no test split and no validation clips")
-    report = pred.evaluate(eval_clips, skipped, predictions=run / "predictions.jsonl")
+    report = pred.evaluate(eval_clips, skipped, predictions=run / "predictions.jsonl", pictures=run / "events")
     report.update(split=eval_split, best_checkpoint=str(best), tuned_on_validation=bool(tuned), **extra,
                   selection=f"best val/{cfg.trainer.monitor or ck.task.monitor}" if validate
                   else "last epoch (no validation)")
     write_evaluation(report, run, ck.task)
     skipped.write(run / "skipped.json")
-    summary = {"run": str(run), "task": ck.task.name, "split": eval_split, "n_clips": report["n_clips"],
+    summary = {"run": str(run), "task": ck.task.name, "verb": ck.task.verb, "split": eval_split, "n_clips": report["n_clips"],
                **{k: report.get(k) for k in report["headline"]}, "train_seconds": report["train_seconds"],
                "skipped": len(skipped), "headline": report["headline"]}
     (run / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -314,7 +316,8 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     meta = build_meta(model, task, w.seconds, w.hop_seconds, cfg.data.eval_pooling, to_dict(cfg))
     val_targets = np.stack([task.target(c) for c in loaders.val_clips]) if validate else None
     module = EarshotModule(model, task, cfg.optim, meta, val_targets, cfg.data.eval_pooling, cfg.augment, cfg.seed,
-                           monitor=cfg.trainer.monitor)
+                           monitor=cfg.trainer.monitor, mean_teacher=_mean_teacher(cfg, model, loaders),
+                           val_clips=loaders.val_clips if validate else None)
     trainer = build_trainer(cfg, run, task, validate, ckpt_path is not None)
     t_fit = time.time()
     trainer.fit(module, loaders.train, loaders.val, ckpt_path=ckpt_path)
@@ -336,6 +339,17 @@ def build_data(cfg: RunConfig, skipped: SkipReport) -> tuple[RunConfig, Task, Sp
     loaders = build_loaders(cfg, model, task, splits, w, skipped)
     check_validation(cfg, loaders.val is not None)
     return cfg, task, splits, model, w, loaders
+
+
+def _mean_teacher(cfg: RunConfig, model: AudioModel, loaders: Loaders) -> Any:
+    """The EMA teacher when ``task.mean_teacher`` is on (its ramp-up counted in optimizer steps)."""
+    t = cfg.task
+    if not t.mean_teacher:
+        return None
+    from earshot.training.mean_teacher import MeanTeacher
+
+    steps = int(t.rampup_epochs * max(1, len(loaders.train)))
+    return MeanTeacher(model, t.ema_decay, t.consistency_weight, steps)
 
 
 def _stats_audio(loaders: Loaders, cfg: RunConfig, skipped: SkipReport) -> Any:

@@ -12,6 +12,7 @@ from earshot.data.manifest import write_manifest
 from earshot.data.sources.common import Candidate, PrepareResult, validate
 from earshot.data.sources.csv_table import prepare_csv, read_table
 from earshot.data.sources.dcase2017_task4 import prepare_dcase2017_task4
+from earshot.data.sources.desed import prepare_desed
 from earshot.data.sources.esc50 import prepare_esc50
 from earshot.data.sources.files import prepare_files
 from earshot.data.sources.folder import prepare_folder
@@ -33,6 +34,7 @@ SOURCES: dict[str, Callable[..., PrepareResult]] = {
     "mtt": prepare_mtt,
     "speech_commands": prepare_speech_commands,
     "dcase2017_task4": prepare_dcase2017_task4,
+    "desed": prepare_desed,
 }
 
 
@@ -97,6 +99,6 @@ def report_path(manifest: str | Path) -> Path:
     return m.with_name(m.stem + ".skipped.json")
 
 
-__all__ = ["SOURCES", "SourceOption", "parse_label_list", "source_options", "Candidate", "PrepareResult", "prepare", "prepare_csv", "prepare_dcase2017_task4", "prepare_esc50", "prepare_files",
+__all__ = ["SOURCES", "SourceOption", "parse_label_list", "source_options", "Candidate", "PrepareResult", "prepare", "prepare_csv", "prepare_dcase2017_task4", "prepare_desed", "prepare_esc50", "prepare_files",
            "prepare_folder", "prepare_fsdd", "prepare_fsdkaggle2018", "prepare_mtt", "prepare_speech_commands", "prepare_urbansound8k", "read_table",
            "report_path", "validate"]

@@ -25,6 +25,7 @@ class Candidate:
     weight: float = 1.0
     events: list[Event] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    annotation: str | None = None  # detection: weak, strong or unlabelled
     source: str | None = None  # file that listed it (CSV), for error messages
     line: int | None = None
 
@@ -75,7 +76,7 @@ def validate(
             id=clip_id(c.path), path=str(c.path.resolve()), duration=round(info.duration, 6),
             sample_rate=info.sample_rate, channels=info.channels, labels=list(c.labels),
             split=c.split, fold=c.fold, verified=c.verified, weight=c.weight, events=list(c.events),
-            extra=dict(c.extra),
+            extra=dict(c.extra), annotation=c.annotation,
         )
 
     with ThreadPoolExecutor(max(1, workers)) as pool:

@@ -1,0 +1,66 @@
+"""CRNN for sound event detection: a CNN over log-mel, then a bidirectional GRU over time.
+
+The design of the DCASE 2020-2023 Task 4 baselines (Turpault et al.), sized for a CPU: conv
+blocks that pool time only twice (frames every 4 input hops), frequency pooled away, and a
+two-layer bidirectional GRU whose outputs are the frame embeddings. With the default front-end
+(16 kHz, hop 256) a frame is 64 ms.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from earshot.models.cnn import SED_FRONTEND
+from earshot.models.registry import register_model
+
+
+class ConvGLU(nn.Module):
+    """3x3 conv + BN + gated linear unit, then pooling by (time_pool, freq_pool) and dropout."""
+
+    def __init__(self, cin: int, cout: int, pool: tuple[int, int], dropout: float):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, 2 * cout, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(2 * cout)
+        self.pool = nn.AvgPool2d(pool)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, g = self.bn(self.conv(x)).chunk(2, dim=1)
+        return self.drop(self.pool(a * g.sigmoid()))
+
+
+class CRNN(nn.Module):
+    """``(B, T, F)`` log-mel -> ``(B, T / prod(time_pools), 2 * rnn_hidden)`` frame embeddings."""
+
+    def __init__(self, n_features: int = 64, channels: Sequence[int] = (16, 32, 64, 128, 128),
+                 time_pools: Sequence[int] = (2, 2, 1, 1, 1), rnn_hidden: int = 64, rnn_layers: int = 2,
+                 dropout: float = 0.2):
+        super().__init__()
+        if len(time_pools) != len(channels):
+            raise ValueError(f"time_pools has {len(time_pools)} entries for {len(channels)} conv blocks")
+        chans = [1, *channels]
+        self.bn0 = nn.BatchNorm1d(n_features)
+        self.cnn = nn.Sequential(*[ConvGLU(a, b, (tp, 2), dropout) for a, b, tp in zip(chans[:-1], chans[1:], time_pools)])
+        self.rnn = nn.GRU(chans[-1], rnn_hidden, rnn_layers, batch_first=True, bidirectional=True,
+                          dropout=dropout if rnn_layers > 1 else 0.0)
+        self.dim = 2 * rnn_hidden
+        stride = 1
+        for tp in time_pools:
+            stride *= tp
+        self.time_stride = self.min_frames = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # per-band normalisation of (B, T, F)
+        h = self.cnn(x.unsqueeze(1))  # (B, C, T', F')
+        h = h.mean(3).transpose(1, 2)  # (B, T', C)
+        out, _ = self.rnn(h.float() if h.dtype == torch.bfloat16 else h)
+        return out  # (B, T', 2 * rnn_hidden)
+
+
+@register_model(input="logmel", frontend=SED_FRONTEND, head=dict(type="frame", pool="attention", dropout=0.0))
+def crnn(n_features: int = 64, **kw) -> nn.Module:
+    """CNN (5 GLU blocks, 16-128 channels) + 2-layer BiGRU (64 per direction); frames every 64 ms."""
+    return CRNN(n_features, **kw)

@@ -1,0 +1,87 @@
+"""The detection task: targets from crops, the loss by clip kind, state round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from earshot.data.manifest import Clip, Event, SkipReport
+from earshot.tasks import Crop, create_task
+
+
+def _clip(events=(), labels=(), annotation=None, cid="c") -> Clip:
+    return Clip(id=cid, path=f"{cid}.wav", duration=10.0, sample_rate=16000, channels=1, labels=list(labels),
+                events=[Event(*e) for e in events], annotation=annotation)
+
+
+def test_strong_crop_targets_follow_the_crop():
+    task = create_task("detection", ["a", "b"])
+    clip = _clip([(1.0, 2.0, "a"), (6.0, 7.0, "b")])
+    t = task.target(clip, Crop(start=5.0, duration=4.0, frame_hop=0.5))
+    assert t["kind"] == 1
+    np.testing.assert_array_equal(t["target"], [0, 1])  # only b overlaps 5-9 s
+    ft = t["frame_target"]
+    assert ft.shape == (8, 2)
+    np.testing.assert_array_equal(ft[:, 1], [0, 0, 1, 1, 0, 0, 0, 0])  # b at 1-2 s into the crop
+    assert ft[:, 0].sum() == 0
+    np.testing.assert_array_equal(task.target(clip), [1, 1])  # the clip's own tags
+
+
+def test_clip_kinds_weak_strong_unlabelled():
+    task = create_task("detection", ["a", "b"])
+    weak = task.target(_clip(labels=["b"]), Crop(0, 10, 0.5))
+    assert weak["kind"] == 0 and weak["target"].tolist() == [0, 1] and weak["frame_target"].sum() == 0
+    negative = task.target(_clip(annotation="strong"), Crop(0, 10, 0.5))
+    assert negative["kind"] == 1 and negative["target"].sum() == 0  # a real all-negative strong clip
+    unl = task.target(_clip(annotation="unlabelled"), Crop(0, 10, 0.5))
+    assert unl["kind"] == 2
+
+
+def _batch(kinds, frames=20, c=2):
+    return {"target": torch.zeros(len(kinds), c), "frame_target": torch.zeros(len(kinds), frames, c),
+            "kind": torch.tensor(kinds), "weight": torch.ones(len(kinds))}
+
+
+def test_loss_uses_frames_for_strong_clips_and_skips_unlabelled():
+    task = create_task("detection", ["a", "b"])
+    frame_logits = torch.full((3, 20, 2), -5.0)
+    frame_logits[0, :, 0] = 5.0  # frames of clip 0 say "a" everywhere: wrong for a strong clip
+    out = {"clip_logits": torch.full((3, 2), -5.0), "frame_logits": frame_logits}
+    strong = task.loss(out, _batch([1, 0, 2]))
+    weak = task.loss(out, _batch([0, 0, 2]))
+    assert strong > 1.0 > weak  # only the strong clip's frames are scored
+    # the unlabelled clip contributes nothing, whatever its outputs
+    out2 = {"clip_logits": out["clip_logits"].clone(), "frame_logits": frame_logits.clone()}
+    out2["clip_logits"][2] = 9.0
+    out2["frame_logits"][2] = 9.0
+    assert task.loss(out2, _batch([1, 0, 2])) == pytest.approx(strong.item())
+    clipwise = create_task("detection", ["a", "b"], strong_loss="clip")
+    assert clipwise.loss(out, _batch([1, 0, 2])) < 1.0  # the seed's "synthetic with clipwise loss"
+
+
+def test_frame_targets_are_resampled_to_the_model_frames():
+    task = create_task("detection", ["a"])
+    out = {"clip_logits": torch.zeros(1, 1), "frame_logits": torch.zeros(1, 7, 1)}
+    assert torch.isfinite(task.loss(out, _batch([1], frames=10, c=1)))
+
+
+def test_admit_by_kind_and_unknown_labels():
+    task = create_task("detection", ["a"], train_on=["strong"])
+    clips = [_clip([(1, 2, "a")], cid="s"), _clip(labels=["a"], cid="w"), _clip(annotation="unlabelled", cid="u"),
+             _clip([(1, 2, "zzz")], cid="bad")]
+    rep = SkipReport()
+    assert [c.id for c in task.admit(clips, "train", rep)] == ["s"]
+    assert len(rep) == 1 and "zzz" in rep.items[0].reason
+    assert [c.id for c in task.admit(clips, "test", SkipReport())] == ["s", "w"]
+
+
+def test_describe_round_trip_keeps_decoding():
+    task = create_task("detection", ["a", "b"], decode={"high": [0.6, 0.4], "median_seconds": 0.3})
+    d = task.describe()
+    again = create_task(d.pop("name"), d.pop("labels"), **d)
+    assert again.decoding == task.decoding and again.verb == "detect"
+    from earshot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train_on"):
+        create_task("detection", ["a"], train_on=["strog"])

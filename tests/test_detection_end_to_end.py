@@ -1,0 +1,125 @@
+"""Sound event detection end to end: synthesize scenes, train a CRNN, evaluate with the official
+metrics, write event lists and pictures, detect in a long file, and name the right verb on misuse."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from earshot.cli import main
+from earshot.config import load_config
+from earshot.data.manifest import read_manifest, write_manifest
+from earshot.data.soundscapes import SceneSpec, synthesize
+from earshot.training.run import train
+from tests.conftest import tone, write_wav
+
+pytest.importorskip("sed_eval")
+pytest.importorskip("sed_scores_eval")
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> Path:
+    """Train/val/test scenes of two tonal classes over noise; some clips weak or unlabelled."""
+    root = tmp_path_factory.mktemp("sed")
+    for cls, f in (("beep", 1500.0), ("hum", 220.0)):
+        for i in range(3):
+            write_wav(root / "fg" / cls / f"{cls}{i}.wav", tone(SR, 0.4 + 0.2 * i, f))
+    rng = np.random.default_rng(0)
+    write_wav(root / "bg" / "room.wav", (0.03 * rng.standard_normal(SR * 20)).astype(np.float32))
+    clips = []
+    for split, n, seed in (("train", 48, 0), ("val", 12, 1), ("test", 8, 2)):
+        spec = SceneSpec(n_clips=n, clip_seconds=3.0, sample_rate=SR, ebr_db=(6.0, 12.0), events_per_minute=(40, 60),
+                         prefix=split, split=split, seed=seed)
+        clips += read_manifest(synthesize(root / "fg", root / "bg", root / split, spec))
+    train_clips = [c for c in clips if c.split == "train"]
+    for c in train_clips[:8]:  # weak and unlabelled clips in the same training set
+        idx = clips.index(c)
+        clips[idx] = replace(c, events=[], annotation="weak") if c.labels else c
+    for c in train_clips[8:12]:
+        clips[clips.index(c)] = replace(c, events=[], labels=[], annotation="unlabelled")
+    return write_manifest(root / "manifest.jsonl", clips)
+
+
+@pytest.fixture(scope="module")
+def sed_run(scenes, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    return train(load_config(None, [f"data.manifest={scenes}", f"out_dir={out}", "task.name=detection",
+                                    "model.name=crnn", "data.clip_seconds=3", "trainer.max_epochs=8",
+                                    "trainer.progress_bar=false", "trainer.accelerator=cpu", "optim.lr=3e-3",
+                                    "data.batch_size=8"]))
+
+
+def test_detector_learns_and_reports_official_metrics(sed_run):
+    m = json.loads((sed_run / "metrics.json").read_text())
+    assert m["task"] == "detection" and m["n_strong_clips"] == 8
+    for key in ("event_f1_macro", "event_f1_micro", "event_er", "event_deletion_rate", "event_insertion_rate",
+                "segment_f1_micro", "segment_er", "psds1", "psds2", "mAP"):
+        assert key in m, key
+    assert m["segment_f1_micro"] > 0.7 and m["event_f1_macro"] > 0.3 and m["mAP"] > 0.8
+    assert m["psds1"] is not None and 0.0 <= m["psds1"] <= 1.0
+    lines = (sed_run / "events.tsv").read_text().splitlines()
+    assert lines[0] == "filename\tonset\toffset\tevent_label" and len(lines) > 5
+    assert all(len(row.split("\t")) == 4 for row in lines[1:])
+    pictures = sorted((sed_run / "events").glob("*.png"))
+    assert pictures and pictures[0].stat().st_size > 5000
+    assert (sed_run / "class_event_f1.png").exists()
+    meta = __import__("torch").load(sed_run / "checkpoints/best.ckpt", weights_only=True)["earshot"]
+    assert meta["task"]["name"] == "detection" and "decode" in meta["task"]
+
+
+def test_detect_cli_long_file_and_json(sed_run, scenes, tmp_path, capsys):
+    test = [c for c in read_manifest(scenes) if c.split == "test"]
+    import soundfile as sf
+
+    long = np.concatenate([sf.read(c.path)[0] for c in test])  # 24 s: eight 3 s windows
+    f = write_wav(tmp_path / "long.wav", long.astype(np.float32))
+    ckpt = str(sed_run / "checkpoints/best.ckpt")
+    assert main(["detect", ckpt, str(f)]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0] == "filename\tonset\toffset\tevent_label"
+    onsets = [float(r.split("\t")[1]) for r in rows[1:]]
+    assert len(onsets) >= 4 and max(onsets) > 12.0  # events all along the file, not only the first window
+    assert main(["detect", ckpt, str(f), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data[0]["events"] and "confidence" in data[0]["events"][0]
+
+
+def test_verbs_are_named_on_misuse(sed_run, tmp_path, capsys):
+    f = write_wav(tmp_path / "x.wav", tone(SR, 1.0))
+    assert main(["predict", str(sed_run / "checkpoints/best.ckpt"), str(f)]) == 2
+    assert "use `earshot detect" in capsys.readouterr().err
+
+
+def test_classifier_given_to_detect(tmp_path, capsys):
+    from earshot.quickstart import run_quickstart  # noqa: F401  (a classifier checkpoint, built small below)
+    from earshot.data.manifest import Clip
+
+    clips = []
+    for i in range(12):
+        p = write_wav(tmp_path / f"c{i}.wav", tone(SR, 0.5, 300.0 if i % 2 else 1200.0))
+        clips.append(Clip(id=f"c{i}", path=str(p), duration=0.5, sample_rate=SR, channels=1,
+                          labels=["low" if i % 2 else "high"], split="train" if i < 10 else "test"))
+    m = write_manifest(tmp_path / "m.jsonl", clips)
+    run = train(load_config(None, [f"data.manifest={m}", f"out_dir={tmp_path / 'runs'}", "model.name=cnn_small",
+                                   "trainer.max_epochs=1", "trainer.progress_bar=false", "data.clip_seconds=0.5",
+                                   "data.val_fraction=0", "trainer.accelerator=cpu"]))
+    assert main(["detect", str(run / "checkpoints/best.ckpt"), str(clips[0].path)]) == 2
+    assert "not a detector: use `earshot predict" in capsys.readouterr().err
+
+
+def test_mean_teacher_trains_on_unlabelled_clips(scenes, tmp_path):
+    run = train(load_config(None, [f"data.manifest={scenes}", f"out_dir={tmp_path}", "task.name=detection",
+                                   "model.name=crnn", "data.clip_seconds=3", "trainer.max_epochs=1",
+                                   "trainer.progress_bar=false", "trainer.accelerator=cpu", "task.mean_teacher=true",
+                                   "task.rampup_epochs=0.5", "data.batch_size=8"]))
+    log = (run / "logs" / "metrics.csv").read_text()
+    assert "train/consistency" in log.splitlines()[0]
+    from earshot.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(run / "checkpoints/best.ckpt")  # the student alone is the model
+    assert ck.task.name == "detection"
