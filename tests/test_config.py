@@ -41,8 +41,10 @@ def test_enum_like_fields_are_checked_when_the_config_loads():
         load_config(None, ["optim.schedule=cosin"])
     with pytest.raises(ConfigError, match=r"augment.noise_colours\[1\]: 'blue' is not one of"):
         load_config(None, ["augment.noise_colours=[white, blue]"])
-    with pytest.raises(ConfigError, match="task.name"):
-        load_config(None, ["task.name=detection"])
+    with pytest.raises(ConfigError, match="task.name: 'detect' is not one of"):
+        load_config(None, ["task.name=detect"])
+    with pytest.raises(ConfigError, match=r"task.train_on\[0\]: 'strog' is not one of"):
+        load_config(None, ["task.name=detection", "task.train_on=[strog]"])
     assert load_config(None, ["task.name=tagging", "optim.schedule=staged"]).optim.schedule == "staged"
 
 

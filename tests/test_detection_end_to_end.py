@@ -123,3 +123,11 @@ def test_mean_teacher_trains_on_unlabelled_clips(scenes, tmp_path):
 
     ck = load_checkpoint(run / "checkpoints/best.ckpt")  # the student alone is the model
     assert ck.task.name == "detection"
+
+
+def test_report_shows_the_event_pictures(sed_run):
+    from earshot.report.html import build_report
+
+    page = build_report(sed_run).read_text()
+    assert "Events (reference above" in page and page.count("alt='events of") >= 1
+    assert "event F1" in page  # the detection per-class table

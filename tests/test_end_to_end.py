@@ -165,7 +165,8 @@ def test_models_cli_lists_registry(capsys):
 def test_every_command_has_help():
     p = build_parser()
     sub = next(a for a in p._actions if a.dest == "command")
-    assert set(sub.choices) == {"quickstart", "prepare", "train", "evaluate", "predict", "models", "cv", "submit", "report"}
+    assert set(sub.choices) == {"quickstart", "prepare", "synthesize", "train", "evaluate", "predict", "detect", "models", "cv",
+                                "submit", "report"}
     for name, sp in sub.choices.items():
         assert sp.description, name
     r = subprocess.run([sys.executable, "-m", "earshot.cli", "--help"], capture_output=True, text=True)

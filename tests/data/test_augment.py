@@ -60,3 +60,25 @@ def test_mixup_is_a_convex_combination():
     assert sorted(perm.tolist()) == list(range(8)) and 0.5 <= lam <= 1
     x = torch.randn(8, 100)
     assert torch.allclose(mixup_apply(x, perm, lam), lam * x + (1 - lam) * x[perm])
+
+
+def test_background_mix_snr_and_determinism(tmp_path):
+    from earshot.data.augment import BackgroundMix, chain
+    from earshot.errors import DataError
+    from tests.conftest import write_wav
+
+    rng = np.random.default_rng(0)
+    write_wav(tmp_path / "bg" / "hum.wav", (0.1 * rng.standard_normal(4000)).astype(np.float32), 8000)
+    mix = BackgroundMix(tmp_path / "bg", 8000, snr_db=(6.0, 6.0))
+    x = (0.2 * np.sin(np.arange(12000) / 5)).astype(np.float32)  # longer than the background: it loops
+    y = mix(x, np.random.default_rng(1))
+    noise = y - x
+    snr = 20 * np.log10(np.sqrt(np.mean(x**2)) / np.sqrt(np.mean(noise**2)))
+    assert snr == pytest.approx(6.0, abs=0.01)
+    np.testing.assert_array_equal(y, mix(x, np.random.default_rng(1)))
+    silent = np.zeros(100, np.float32)
+    assert mix(silent, np.random.default_rng(0)) is silent  # nothing to mix against
+    both = chain(None, mix)
+    assert both(x, np.random.default_rng(1)).shape == x.shape
+    with pytest.raises(DataError, match="no audio files"):
+        BackgroundMix(tmp_path / "empty", 8000)

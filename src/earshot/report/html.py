@@ -159,6 +159,11 @@ def _metrics_section(run: Path, metrics: dict[str, Any]) -> list[str]:
         title = png.stem.replace("_", " ").replace("auc ap", "ROC-AUC and AP")
         title = title[:1].upper() + title[1:]
         parts.append(f"<h3>{html.escape(title)}</h3><img class=fig src='{_file_png(png)}' alt='{html.escape(title)}'>")
+    pictures = sorted((run / "events").glob("*.png"))[:8]  # detection: log-mel, frame probabilities, events
+    if pictures:
+        parts.append("<h2>Events (reference above, predicted below in each row)</h2>")
+        parts += [f"<h3>{html.escape(p.stem)}</h3><img class=fig src='{_file_png(p)}' alt='events of {html.escape(p.stem)}'>"
+                  for p in pictures]
     return parts
 
 
