@@ -109,7 +109,7 @@ def test_classifier_given_to_detect(tmp_path, capsys):
                                    "trainer.max_epochs=1", "trainer.progress_bar=false", "data.clip_seconds=0.5",
                                    "data.val_fraction=0", "trainer.accelerator=cpu"]))
     assert main(["detect", str(run / "checkpoints/best.ckpt"), str(clips[0].path)]) == 2
-    assert "not a detector: use `earshot predict" in capsys.readouterr().err
+    assert "classification model: use `earshot predict" in capsys.readouterr().err
 
 
 def test_mean_teacher_trains_on_unlabelled_clips(scenes, tmp_path):

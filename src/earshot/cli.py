@@ -71,12 +71,13 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(a: argparse.Namespace) -> int:
+def _run_over_files(a: argparse.Namespace, verb: str, write: Any) -> int:
+    """Load the checkpoint for ``verb`` (naming the right verb for another task's checkpoint), expand
+    the inputs, and stream ``write(predictor, files, out)`` to ``--output`` or stdout."""
     from earshot.inference.predictor import Predictor, list_audio
-    from earshot.inference.writers import write_predictions_stream
 
     pred = Predictor.load(a.checkpoint, a.device)
-    if pred.task.verb != "predict":
+    if pred.task.verb != verb:
         raise EarshotError(f"{a.checkpoint} is a {pred.task.name} model: use `earshot {pred.task.verb} "
                            f"{a.checkpoint} FILES` for its outputs")
     files = list_audio(a.inputs)
@@ -84,8 +85,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
         raise EarshotError(f"no audio files found in {a.inputs}")
     out = open(a.output, "w", newline="") if a.output else sys.stdout
     try:
-        failed = write_predictions_stream(pred.predict_files(files, a.top_k), out, a.format, pred, sys.stderr,
-                                          a.top_k)
+        failed = write(pred, files, out)
     finally:
         if a.output:
             out.close()
@@ -94,30 +94,20 @@ def cmd_predict(a: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} of {len(files)} file(s) could not be read", file=sys.stderr)
     return 1 if failed == len(files) else 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from earshot.inference.writers import write_predictions_stream
+
+    return _run_over_files(a, "predict", lambda pred, files, out: write_predictions_stream(
+        pred.predict_files(files, a.top_k), out, a.format, pred, sys.stderr, a.top_k))
 
 
 def cmd_detect(a: argparse.Namespace) -> int:
-    from earshot.inference.predictor import Predictor, list_audio
     from earshot.inference.writers import write_detections_stream
 
-    pred = Predictor.load(a.checkpoint, a.device)
-    if pred.task.verb != "detect":
-        raise EarshotError(f"{a.checkpoint} is a {pred.task.name} model, not a detector: use `earshot "
-                           f"{pred.task.verb} {a.checkpoint} FILES`")
-    files = list_audio(a.inputs)
-    if not files:
-        raise EarshotError(f"no audio files found in {a.inputs}")
-    out = open(a.output, "w") if a.output else sys.stdout
-    try:
-        failed = write_detections_stream(pred.detect_files(files), out, a.format, pred, sys.stderr)
-    finally:
-        if a.output:
-            out.close()
-    if a.output:
-        print(f"wrote {a.output}", file=sys.stderr)
-    if failed:
-        print(f"{failed} of {len(files)} file(s) could not be read", file=sys.stderr)
-    return 1 if failed == len(files) else 0
+    return _run_over_files(a, "detect", lambda pred, files, out: write_detections_stream(
+        pred.detect_files(files), out, a.format, pred, sys.stderr))
 
 
 def cmd_synthesize(a: argparse.Namespace) -> int:

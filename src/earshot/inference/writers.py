@@ -5,11 +5,24 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import IO, Any, Iterable, Sequence
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from earshot.errors import AudioError
+
+
+def _readable(results: Iterable[Any], predictor: Any, err: IO[str], failures: list[AudioError]) -> Iterator[Any]:
+    """The results that are not errors; each :class:`AudioError` goes to ``err`` and ``failures``,
+    and each result's notes (resampled, mixed down) to ``err``."""
+    for r in results:
+        if isinstance(r, AudioError):
+            failures.append(r)
+            print(f"error: {r}", file=err)
+            continue
+        for note in r.notes:
+            print(f"note: {r.source}: {note} (the model expects {predictor.sample_rate} Hz mono)", file=err)
+        yield r
 
 
 def write_predictions_stream(results: Iterable[Any], out: IO[str], fmt: str, predictor: Any, err: IO[str],
@@ -20,19 +33,13 @@ def write_predictions_stream(results: Iterable[Any], out: IO[str], fmt: str, pre
     A CSV row has as many label/score pairs as the task can decode at most (top-k for a
     classifier, every tag for a tagger); shorter rows are padded with empty cells.
     """
-    failed = 0
     rows: list[dict[str, Any]] = []
     writer = csv.writer(out) if fmt == "csv" else None
     if writer is not None:
         width = len(predictor.task.decode(np.ones(len(predictor.labels)), top_k))
         writer.writerow(["file"] + [f"{kind}{i + 1}" for i in range(width) for kind in ("label", "score")])
-    for r in results:
-        if isinstance(r, AudioError):
-            failed += 1
-            print(f"error: {r}", file=err)
-            continue
-        for note in r.notes:
-            print(f"note: {r.source}: {note} (the model expects {predictor.sample_rate} Hz mono)", file=err)
+    failures: list[AudioError] = []
+    for r in _readable(results, predictor, err, failures):
         if writer is not None:
             cells = [x for lab, s in r.top[:width] for x in (lab, f"{s:.4f}")]
             writer.writerow([r.source] + cells + [""] * (2 * width - len(cells)))
@@ -44,7 +51,7 @@ def write_predictions_stream(results: Iterable[Any], out: IO[str], fmt: str, pre
     if fmt == "json":
         json.dump(rows, out, indent=2)
         out.write("\n")
-    return failed
+    return len(failures)
 
 
 def event_rows(file: str, events: Sequence[Sequence[Any]]) -> list[str]:
@@ -65,17 +72,11 @@ def write_detections_stream(results: Iterable[Any], out: IO[str], fmt: str, pred
     """Write each :class:`~earshot.inference.predictor.Detection` as it comes: a DCASE event list
     (``tsv``; a file without events writes no row) or JSON with each event's confidence.
     Returns how many files failed."""
-    failed = 0
     rows: list[dict[str, Any]] = []
     if fmt == "tsv":
         print("filename\tonset\toffset\tevent_label", file=out)
-    for r in results:
-        if isinstance(r, AudioError):
-            failed += 1
-            print(f"error: {r}", file=err)
-            continue
-        for note in r.notes:
-            print(f"note: {r.source}: {note} (the model expects {predictor.sample_rate} Hz mono)", file=err)
+    failures: list[AudioError] = []
+    for r in _readable(results, predictor, err, failures):
         if fmt == "json":
             rows.append(r.to_dict())
         else:
@@ -84,4 +85,4 @@ def write_detections_stream(results: Iterable[Any], out: IO[str], fmt: str, pred
     if fmt == "json":
         json.dump(rows, out, indent=2)
         out.write("\n")
-    return failed
+    return len(failures)
