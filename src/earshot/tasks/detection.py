@@ -169,8 +169,8 @@ class DetectionTask:
 
     def tune_clips(self, clips: Sequence[Clip], probs: np.ndarray, frames: Sequence[np.ndarray] | None,
                    hop: float) -> dict[str, Any]:
-        """Tag thresholds, then each class's hysteresis thresholds that maximise its event-based F1 on
-        the strong validation clips (``low = high / 2``)."""
+        """Tag thresholds, then each class's hysteresis thresholds (``low = high / 2``) and median
+        window that maximise its event-based F1 on the strong validation clips (a grid search)."""
         tuned = self.tune(probs, np.stack([self.target(c) for c in clips]))
         strong = [i for i, c in enumerate(clips) if clip_kind(c) == "strong"]
         if not self.tune_thresholds or frames is None or not strong:
@@ -179,20 +179,23 @@ class DetectionTask:
 
         ref = {clips[i].id: [(e.onset, e.offset, e.label) for e in clips[i].events] for i in strong}
         best = np.full(len(self.labels), -1.0)
-        chosen = list(self.decoding.high)
-        saved = (list(self.decoding.high), list(self.decoding.low))
-        for thr in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
-            self.decoding.high, self.decoding.low = [thr] * len(self.labels), [thr / 2] * len(self.labels)
-            est = {clips[i].id: [e[:3] for e in self.events(frames[i], hop)] for i in strong}
-            f1 = sed_eval_report(ref, est, self.labels)["per_class_event_f1"]
-            for c, lab in enumerate(self.labels):
-                v = f1[lab] if f1[lab] is not None and not np.isnan(f1[lab]) else -1.0
-                if v > best[c]:
-                    best[c], chosen[c] = v, thr
-        self.decoding.high, self.decoding.low = saved
+        n = len(self.labels)
+        chosen = [(h, m) for h, m in zip(self.decoding.high, self.decoding.median_seconds)]
+        saved = (list(self.decoding.high), list(self.decoding.low), list(self.decoding.median_seconds))
+        for med in (0.1, 0.25, 0.5):
+            for thr in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+                self.decoding.high, self.decoding.low, self.decoding.median_seconds = [thr] * n, [thr / 2] * n, [med] * n
+                est = {clips[i].id: [e[:3] for e in self.events(frames[i], hop)] for i in strong}
+                f1 = sed_eval_report(ref, est, self.labels)["per_class_event_f1"]
+                for c, lab in enumerate(self.labels):
+                    v = f1[lab] if f1[lab] is not None and not np.isnan(f1[lab]) else -1.0
+                    if v > best[c]:
+                        best[c], chosen[c] = v, (thr, med)
+        self.decoding.high, self.decoding.low, self.decoding.median_seconds = saved
         if (best >= 0).any():
-            self.decoding.high = [float(t) for t in chosen]
-            self.decoding.low = [float(t) / 2 for t in chosen]
+            self.decoding.high = [float(t) for t, _ in chosen]
+            self.decoding.low = [float(t) / 2 for t, _ in chosen]
+            self.decoding.median_seconds = [float(m) for _, m in chosen]
         tuned["decode"] = self.decoding.to_dict()
         return tuned
 

@@ -160,6 +160,9 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
         cache.build(train + val)
     reader = AudioReader(sr, cache, d.memory_cache_mb * 2**20)
     a = cfg.augment
+    if task.frame_outputs and a.shift != "none":
+        raise ConfigError("augment.shift moves the audio but not the event times of frame targets; "
+                          f"use augment.shift=none with task.name={task.name}")
     aug = chain(WaveformAugment(a.shift, a.shift_seconds, a.gain_db, a.noise_prob, tuple(a.noise_snr_db),
                                 tuple(a.noise_colours), sr),
                 BackgroundMix(a.backgrounds, sr, tuple(a.background_snr_db), a.background_prob)
