@@ -1,7 +1,7 @@
 """Sound event detection on real office sounds: the DCASE 2016 Task 2 protocol, rebuilt from its parts.
 
     python benchmarks/sed_office.py [--variants crnn_strong,cnn9_strong,crnn_weak,crnn_mean_teacher]
-                                    [--n-train 400] [--epochs 20] [--robustness] [key=value ...]
+                                    [--n-train 2000] [--robustness] [key=value ...]
 
 Data (built once into data/office_sed/, seed 0, with `earshot.data.soundscapes.synthesize`):
 
@@ -176,7 +176,7 @@ def robustness(work: Path, manifest: Path, out_dir: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default="crnn_strong")
-    ap.add_argument("--n-train", type=int, default=400, help="10 s training scenes")
+    ap.add_argument("--n-train", type=int, default=2000, help="10 s training scenes")
     ap.add_argument("--out-dir", default="/tmp/earshot-bench")
     ap.add_argument("--robustness", action="store_true")
     ap.add_argument("overrides", nargs="*")

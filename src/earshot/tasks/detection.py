@@ -123,8 +123,9 @@ class DetectionTask:
 
     # --- model outputs --------------------------------------------------------------------------
     def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Clip-wise BCE on weak clips, frame-wise (or clip-wise) BCE on strong clips, nothing on
-        unlabelled clips; averaged over the labelled clips of the batch, weighted by ``weight``."""
+        """Clip-wise BCE on weak clips; on strong clips, frame-wise BCE plus clip-wise BCE against the
+        crop's tags (or clip-wise only, with ``strong_loss='clip'``); nothing on unlabelled clips.
+        Averaged over the labelled clips of the batch, weighted by ``weight``."""
         clip_logits = outputs["clip_logits"].float()  # (B, C)
         target = batch["target"].float()
         clip_loss = F.binary_cross_entropy_with_logits(clip_logits, target, reduction="none").mean(1)  # (B,)
@@ -137,7 +138,7 @@ class DetectionTask:
             fl = outputs["frame_logits"].float()  # (B, T', C)
             ft = _align(batch["frame_target"].float(), fl.shape[1])
             frame_loss = F.binary_cross_entropy_with_logits(fl, ft, reduction="none").mean((1, 2))
-            per = torch.where(strong, frame_loss, clip_loss)
+            per = torch.where(strong, frame_loss + clip_loss, clip_loss)  # the clip term speeds up learning
         labelled = (kind != 2).float()
         w = batch.get("weight")
         w = labelled * (w.float() if w is not None else 1.0)
