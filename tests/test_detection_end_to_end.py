@@ -131,3 +131,12 @@ def test_report_shows_the_event_pictures(sed_run):
     page = build_report(sed_run).read_text()
     assert "Events (reference above" in page and page.count("alt='events of") >= 1
     assert "event F1" in page  # the detection per-class table
+
+
+def test_time_shift_with_frame_targets_is_refused(scenes, tmp_path):
+    from earshot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="augment.shift moves the audio"):
+        train(load_config(None, [f"data.manifest={scenes}", f"out_dir={tmp_path}", "task.name=detection",
+                                 "model.name=crnn", "data.clip_seconds=3", "augment.shift=wrap",
+                                 "augment.shift_seconds=0.5", "trainer.accelerator=cpu"]))
