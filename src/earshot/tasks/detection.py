@@ -25,9 +25,9 @@ from torch.nn import functional as F
 
 from earshot.data.manifest import Clip, SkipReport
 from earshot.errors import ConfigError
-from earshot.metrics.tagging import tagging_report, tune_thresholds
 from earshot.tasks.base import Crop
 from earshot.tasks.events import DecodeParams, decode_events, event_roll
+from earshot.tasks.tagging import TaggingTask
 
 KINDS = ("weak", "strong", "unlabelled")
 NO_TAG = "(no event)"
@@ -45,8 +45,9 @@ def clip_tags(clip: Clip) -> list[str]:
     return sorted(set(clip.labels) | {e.label for e in clip.events})
 
 
-class DetectionTask:
-    """Multi-label frame-level detection with a clip-level tagging output."""
+class DetectionTask(TaggingTask):
+    """Multi-label frame-level detection with a clip-level tagging output; the clip level (tag
+    thresholds tuned on validation, decoding of tags, judging) is the tagging task's."""
 
     name = "detection"
     verb = "detect"  # the CLI verb that uses this task's checkpoints
@@ -57,11 +58,7 @@ class DetectionTask:
     def __init__(self, labels: Sequence[str], threshold: float = 0.5, thresholds: Sequence[float] | None = None,
                  train_on: Sequence[str] = KINDS, strong_loss: str = "frame", decode: dict[str, Any] | None = None,
                  tune_thresholds: bool = True, **_: Any):
-        self.labels = list(labels)
-        self.index = {lab: i for i, lab in enumerate(self.labels)}
-        self.threshold = float(threshold)
-        self.thresholds = np.asarray(thresholds if thresholds is not None else [threshold] * len(self.labels),
-                                     np.float64)
+        super().__init__(labels, threshold, thresholds, tune_thresholds=tune_thresholds)
         bad = set(train_on) - set(KINDS)
         if bad:
             raise ConfigError(f"task.train_on: {sorted(bad)} not among {list(KINDS)}")
@@ -70,7 +67,6 @@ class DetectionTask:
         self.train_on = [k for k in KINDS if k in train_on]
         self.strong_loss = strong_loss
         self.decoding = DecodeParams.from_dict(dict(decode or {}), len(self.labels))
-        self.tune_thresholds = tune_thresholds
 
     # --- data -----------------------------------------------------------------------------------
     def admit(self, clips: Sequence[Clip], where: str, skipped: SkipReport) -> list[Clip]:
@@ -144,29 +140,15 @@ class DetectionTask:
         w = labelled * (w.float() if w is not None else 1.0)
         return (per * w).sum() / w.sum().clamp_min(1.0)
 
-    def probabilities(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return outputs["clip_logits"].float().sigmoid()
-
     def frame_probabilities(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(B, T', C)`` frame probabilities."""
         return outputs["frame_logits"].float().sigmoid()
 
     # --- decisions ------------------------------------------------------------------------------
-    def decode(self, probs: np.ndarray, top_k: int | None = None) -> list[tuple[str, float]]:
-        """The clip's tags above their thresholds (events come from :meth:`events`)."""
-        on = [i for i in np.argsort(-probs) if probs[i] >= self.thresholds[i]]
-        return [(self.labels[i], float(probs[i])) for i in (on if top_k is None else on[:top_k])]
-
     def events(self, frame_probs: np.ndarray, hop: float, clip_probs: np.ndarray | None = None
                ) -> list[tuple[float, float, str, float]]:
         """Events ``(onset, offset, label, confidence)`` decoded from frame probabilities ``(T, C)``."""
         return decode_events(frame_probs, hop, self.labels, self.decoding, clip_probs)
-
-    def tune(self, probs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
-        """Clip-level tag thresholds that maximise validation F1 (the tagging gate uses them)."""
-        if self.tune_thresholds:
-            self.thresholds = tune_thresholds(probs, np.asarray(targets), self.threshold)
-        return {"thresholds": {lab: float(t) for lab, t in zip(self.labels, self.thresholds)}}
 
     def tune_clips(self, clips: Sequence[Clip], probs: np.ndarray, frames: Sequence[np.ndarray] | None,
                    hop: float) -> dict[str, Any]:
@@ -200,11 +182,7 @@ class DetectionTask:
         tuned["decode"] = self.decoding.to_dict()
         return tuned
 
-    # --- scores ---------------------------------------------------------------------------------
-    def evaluate(self, probs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
-        """Clip-level tagging metrics (what validation during training monitors)."""
-        return tagging_report(probs, targets, self.labels, self.thresholds)
-
+    # --- scores (clip-level evaluate, tune, decode and judge: TaggingTask's) ---------------------
     def validation_report(self, clips: Sequence[Clip], probs: np.ndarray, frames: Sequence[np.ndarray],
                           hop: float) -> dict[str, Any]:
         """What training validates on every epoch (cheap): clip tagging metrics, and ``frame_mAP``,
@@ -248,11 +226,6 @@ class DetectionTask:
         out["events"] = {Path(clips[i].path).name: [list(e) for e in est[clips[i].id]] for i in strong}
         out["support"] = {lab: sum(e[2] == lab for v in ref.values() for e in v) for lab in self.labels}
         return out
-
-    def judge(self, probs: np.ndarray, target: np.ndarray) -> tuple[bool, float]:
-        pred = probs >= self.thresholds
-        wrong = pred != (np.asarray(target) > 0.5)
-        return bool(not wrong.any()), float(np.abs(probs - self.thresholds)[wrong].max()) if wrong.any() else 0.0
 
     def plots(self, report: dict[str, Any], out_dir: Path, prefix: str = "") -> dict[str, Path]:
         from earshot.report.plots import class_f1_plot
