@@ -84,3 +84,31 @@ def test_unexpected_header_is_skipped_and_noted(tmp_path):
 def test_not_a_desed_folder(tmp_path):
     with pytest.raises(DataError, match="metadata"):
         prepare("desed", tmp_path / "x.jsonl", root=tmp_path)
+
+
+@pytest.mark.parametrize("recipe", ["desed_weak_clipwise.yaml", "desed_synthetic_framewise.yaml"])
+def test_seed001_recipes_run_on_the_layout(recipe, tmp_path):
+    """Seed 001's two variants, unchanged but for size: prepare from the layout, train, evaluate."""
+    import json
+
+    from earshot.config import load_config
+    from earshot.training.run import train
+    from tests.conftest import REPO
+
+    pytest.importorskip("sed_eval")
+    root = _layout(tmp_path / "desed")
+    for i in range(6):  # enough clips of each kind to train and validate on
+        write_wav(root / "audio/train/weak" / f"Yx{i}.wav", tone(16000, 2.0, 300.0 + 100 * i))
+    with open(root / "metadata/train/weak.csv", "a") as f:
+        f.writelines(f"Yx{i}.wav\t{'Dog' if i % 2 else 'Cat'}\n" for i in range(6))
+        for i in range(6):
+            write_wav(root / "audio/train/synthetic" / f"s{i}.wav", tone(16000, 4.0, 300.0 + 100 * i))
+    with open(root / "metadata/train/synthetic.csv", "a") as f:
+        f.writelines(f"s{i}.wav\t0.5\t2.5\t{'Dog' if i % 2 else 'Cat'}\n" for i in range(6))
+    cfg = load_config(REPO / "recipes" / recipe, [
+        f"data.manifest={tmp_path / 'desed.jsonl'}", f"data.prepare.root={root}", f"out_dir={tmp_path / 'runs'}",
+        "trainer.max_epochs=1", "trainer.progress_bar=false", "trainer.accelerator=cpu", "data.clip_seconds=2",
+        "data.batch_size=4", "data.val_fraction=0.3", "model.args.channels=[8,16,16,16]"])
+    run = train(cfg)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["task"] == "detection" and m["split"] == "test" and "event_f1_macro" in m

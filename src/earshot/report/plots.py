@@ -78,6 +78,10 @@ def class_auc_ap_plot(report: dict[str, Any], path: str | Path, title: str = "Pe
     return _save(fig, path)
 
 
+def _num(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
 def class_f1_plot(report: dict[str, Any], path: str | Path, title: str = "Per-class event-based and segment-based F1"
                   ) -> Path:
     """Paired horizontal bars of each class's event-based and segment-based F1, sorted by event F1."""
@@ -86,9 +90,9 @@ def class_f1_plot(report: dict[str, Any], path: str | Path, title: str = "Per-cl
     y = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(7, max(2.5, 0.36 * len(labels) + 1)))
     ax.barh(y + 0.2, [ev[k] or 0.0 for k in labels], 0.4, color="#3b7dd8",
-            label=f"event F1 (macro {report['event_f1_macro']:.3f})")
+            label=f"event F1 (macro {_num(report['event_f1_macro'])})")
     ax.barh(y - 0.2, [seg[k] or 0.0 for k in labels], 0.4, color="#e0923a",
-            label=f"segment F1 (micro {report['segment_f1_micro']:.3f})")
+            label=f"segment F1 (micro {_num(report['segment_f1_micro'])})")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_title(title)
