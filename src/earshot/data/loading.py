@@ -271,6 +271,18 @@ def stitch_frames(frames: Sequence[np.ndarray], starts: Sequence[int], sample_ra
     return out
 
 
+def stitch_clips(frames: Sequence[np.ndarray], starts: np.ndarray, clip_index: np.ndarray, clips: Sequence[Clip],
+                 sample_rate: int, frame_hop: float) -> list[np.ndarray]:
+    """Each clip's timeline ``(T, C)`` (:func:`stitch_frames`) from the frames ``(T', C)`` of all
+    windows, their start samples and which clip each belongs to."""
+    out = []
+    for ci, c in enumerate(clips):
+        w = np.flatnonzero(clip_index == ci)
+        n = max(1, int(math.ceil(c.duration * sample_rate - 1e-6)))
+        out.append(stitch_frames([frames[i] for i in w], starts[w], sample_rate, frame_hop, n))
+    return out
+
+
 def pool_windows(probs: np.ndarray, clip_index: np.ndarray, n_clips: int, how: str = "mean") -> np.ndarray:
     """Combine window probabilities ``(W, C)`` into clip probabilities ``(n_clips, C)``."""
     out = np.zeros((n_clips, probs.shape[1]), np.float64)

@@ -13,7 +13,7 @@ import torch
 from earshot.audio.io import AUDIO_EXTENSIONS, fix_length, load_audio, resample, to_mono
 from earshot.checkpoint import load_checkpoint
 from earshot.data.loading import (AudioReader, WindowDataset, check_clips, collate_windows, pool_windows,
-                                  stitch_frames, window_starts)
+                                  stitch_clips, stitch_frames, window_starts)
 from earshot.data.manifest import Clip, SkipReport
 from earshot.errors import AudioError, DataError, EarshotError
 from earshot.tasks import Task
@@ -196,13 +196,7 @@ class Predictor:
         clip_probs = pool_windows(np.concatenate(probs), index, len(kept), self.pooling)
         if not self.task.frame_outputs:
             return clip_probs, None, kept
-        start = np.concatenate(starts)
-        reader = AudioReader(self.sample_rate)
-        timelines = []
-        for ci, c in enumerate(kept):
-            w = np.flatnonzero(index == ci)
-            timelines.append(stitch_frames([frames[i] for i in w], start[w], self.sample_rate, self.frame_hop,
-                                           reader.n_samples(c)))
+        timelines = stitch_clips(frames, np.concatenate(starts), index, kept, self.sample_rate, self.frame_hop)
         return clip_probs, timelines, kept
 
     def tune(self, clips: Sequence[Clip], skipped: SkipReport | None = None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import torch
 
 from earshot.config import AugmentConfig, OptimConfig
 from earshot.data.augment import mixup_apply, mixup_draw, spec_augment
-from earshot.data.loading import pool_windows, stitch_frames
+from earshot.data.loading import pool_windows, stitch_clips
 from earshot.models.registry import AudioModel
 from earshot.tasks import Task
 from earshot.training.mean_teacher import MeanTeacher
@@ -110,13 +110,7 @@ class EarshotModule(L.LightningModule):
         frames = [f for fs, _ in self._frames for f in fs]
         starts = np.concatenate([s for _, s in self._frames])
         self._frames.clear()
-        sr = self.model.sample_rate
-        out = []
-        for ci, c in enumerate(self.val_clips):
-            w = np.flatnonzero(idx == ci)
-            n = max(1, int(round(c.duration * sr)))
-            out.append(stitch_frames([frames[i] for i in w], starts[w], sr, self.model.frame_hop_seconds, n))
-        return out
+        return stitch_clips(frames, starts, idx, self.val_clips, self.model.sample_rate, self.model.frame_hop_seconds)
 
     def configure_optimizers(self) -> Any:
         o = self.optim_cfg
