@@ -5,14 +5,18 @@ A model's *input* is one of two modules: :class:`LogMelInput` (``LogMel`` then p
 run on whatever device the model is on and export with it. ``LogMel`` matches
 ``librosa.feature.melspectrogram`` (Slaney mel scale and norm, periodic Hann window,
 centred frames with zero padding) followed by ``librosa.power_to_db(ref=1.0, amin=1e-10)``.
+
+Pretrained networks were trained on their own front-ends, and ``LogMelConfig`` reproduces them:
+PANNs (``torchlibrosa``: reflect padding, otherwise librosa's log-mel) and VGGish (frames not
+centred, a 25 ms window in a 512-point FFT, magnitude, HTK mel triangles, ``log(mel + 0.01)``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
-from typing import Iterable
+from dataclasses import asdict, dataclass, fields
+from typing import Iterable, Literal
 
 import numpy as np
 import torch
@@ -32,14 +36,32 @@ class LogMelConfig:
     fmax: float | None = None
     amin: float = 1e-10
     top_db: float | None = None
+    # Settings of pretrained front-ends (the defaults are librosa's):
+    center: bool = True  # frames centred on t * hop (the signal padded by n_fft // 2 each side)
+    pad_mode: Literal["constant", "reflect"] = "constant"  # centring pads zeros, or reflects (torchlibrosa)
+    power: float = 2.0  # 2: power spectrum, 1: magnitude (VGGish)
+    mel_scale: Literal["slaney", "htk"] = "slaney"  # htk: HTK mel, triangles in mel, no area norm (VGGish)
+    log: Literal["db", "ln"] = "db"  # db: 10 log10(max(mel, amin)); ln: log(mel + log_offset)
+    log_offset: float = 0.0
 
     def key(self) -> str:
-        """A short hash of every setting: a feature cache made with other settings has another key."""
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        """A short hash of every setting: a feature cache made with other settings has another key.
+        Settings left at their defaults that were added later stay out of the hash, so the caches of
+        earlier versions keep their keys."""
+        d = asdict(self)
+        for f in fields(self):
+            if f.name in _LATER_SETTINGS and d[f.name] == f.default:
+                del d[f.name]
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def frames(self, n_samples: int) -> int:
-        """Number of frames for ``n_samples`` of audio (centred STFT)."""
+        """Number of frames for ``n_samples`` of audio."""
+        if not self.center:
+            return 1 + max(0, n_samples - (self.win_length or self.n_fft)) // self.hop_length
         return 1 + n_samples // self.hop_length
+
+
+_LATER_SETTINGS = ("center", "pad_mode", "power", "mel_scale", "log", "log_offset")
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -70,6 +92,22 @@ def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: fl
     return w.astype(np.float32)
 
 
+def htk_mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 125.0, fmax: float | None = None) -> np.ndarray:
+    """Triangles spaced on the HTK mel scale (``1127 ln(1 + f / 700)``) and drawn in mel, with
+    peak 1 and no area normalisation, the DC bin left out: VGGish's (and ``tf.signal``'s)
+    filterbank, shape ``(n_mels, n_fft // 2 + 1)``."""
+    fmax = sr / 2 if fmax is None else fmax
+    if not 0 <= fmin < fmax <= sr / 2:
+        raise ValueError(f"mel band edges must satisfy 0 <= fmin < fmax <= {sr / 2}, got {fmin}, {fmax}")
+    mel = lambda f: 1127.0 * np.log1p(np.asarray(f, np.float64) / 700.0)  # noqa: E731
+    bins = mel(np.linspace(0, sr / 2, 1 + n_fft // 2))
+    edges = np.linspace(mel(fmin), mel(fmax), n_mels + 2)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    w = np.maximum(0.0, np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)))
+    w[:, 0] = 0.0
+    return w.astype(np.float32)
+
+
 class LogMel(nn.Module):
     """Waveform ``(B, N)`` -> log-mel in dB ``(B, T, F)``."""
 
@@ -78,11 +116,12 @@ class LogMel(nn.Module):
         self.config = c = config or LogMelConfig()
         win = c.win_length or c.n_fft
         window = torch.hann_window(win, periodic=True)
-        if win < c.n_fft:  # centre a short window in the FFT frame, as librosa does
+        if win < c.n_fft and c.center:  # centre a short window in the FFT frame, as librosa does
             pad = (c.n_fft - win) // 2
             window = nn.functional.pad(window, (pad, c.n_fft - win - pad))
         self.register_buffer("window", window, persistent=False)
-        mel = torch.from_numpy(mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax))
+        bank = htk_mel_filterbank if c.mel_scale == "htk" else mel_filterbank
+        mel = torch.from_numpy(bank(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax))
         self.register_buffer("mel_t", mel.T.contiguous(), persistent=False)  # (n_freq, F)
 
     #: Samples of framed audio per chunk on the CPU (~2 MB): the frames, spectrum and power of
@@ -92,11 +131,19 @@ class LogMel(nn.Module):
 
     def _logmel(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
-        x = nn.functional.pad(x, (c.n_fft // 2, c.n_fft // 2))  # centred frames, zero padding
-        frames = x.unfold(-1, c.n_fft, c.hop_length) * self.window  # (B, T, n_fft)
-        spec = torch.fft.rfft(frames)  # (B, T, n_freq)
+        if c.center:  # centred frames: pad n_fft // 2 each side with zeros or a reflection
+            half = c.n_fft // 2
+            x = nn.functional.pad(x[:, None], (half, half), mode=c.pad_mode)[:, 0]
+            frames = x.unfold(-1, c.n_fft, c.hop_length) * self.window  # (B, T, n_fft)
+        else:  # frames start at t * hop; a short window is zero-padded at the end to n_fft
+            frames = x.unfold(-1, self.window.shape[0], c.hop_length) * self.window  # (B, T, win)
+        spec = torch.fft.rfft(frames, n=c.n_fft)  # (B, T, n_freq)
         power = spec.real.square() + spec.imag.square()
+        if c.power != 2.0:
+            power = power.pow(c.power / 2.0)
         mel = torch.matmul(power, self.mel_t)  # (B, T, F)
+        if c.log == "ln":
+            return torch.log(mel + c.log_offset)
         return 10.0 * torch.log10(torch.clamp(mel, min=c.amin))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -161,11 +208,12 @@ class LogMelInput(nn.Module):
 
     kind = "logmel"
 
-    def __init__(self, config: LogMelConfig):
+    def __init__(self, config: LogMelConfig, normalize: bool = True):
         super().__init__()
         self.config = config
         self.frontend = LogMel(config)
-        self.norm = Normalize(config.n_mels)
+        # Pretrained networks normalise inside (PANNs' bn0) or not at all (VGGish): no fitted stats.
+        self.norm = Normalize(config.n_mels) if normalize else nn.Identity()
 
     @property
     def sample_rate(self) -> int:
@@ -191,6 +239,8 @@ class LogMelInput(nn.Module):
     @torch.no_grad()
     def fit(self, waves: Iterable[np.ndarray]) -> None:
         """Per-band mean and std of the log-mel over ``waves`` (each ``(N,)``)."""
+        if not isinstance(self.norm, Normalize):
+            return
         stats = BandStats()
         for x in waves:
             stats.update(self.frontend(torch.from_numpy(np.asarray(x, np.float32))[None])[0].numpy())

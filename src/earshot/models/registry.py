@@ -38,6 +38,9 @@ class ModelSpec:
     head: dict[str, Any] = field(default_factory=dict)
     input_samples: int | None = None  # a fixed input length (e.g. SampleCNN's 59049); None: any length
     description: str = ""
+    normalize: bool = True  # fit per-band statistics of the log-mel on training audio
+    # Maps a published checkpoint's state dict onto this model (see earshot.models.pretrained).
+    convert: Callable[..., Any] | None = None
 
     def frontend_config(self, **overrides: Any) -> LogMelConfig | WaveformConfig:
         cls = LogMelConfig if self.input == "logmel" else WaveformConfig
@@ -55,14 +58,16 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 def register_model(input: InputKind = "logmel", frontend: dict[str, Any] | None = None,
                    head: dict[str, Any] | None = None, input_samples: int | None = None,
-                   name: str | None = None) -> Callable:
-    """Decorator: register ``fn(n_features, **kwargs) -> backbone`` under ``name`` (default: its own)."""
+                   name: str | None = None, normalize: bool = True,
+                   convert: Callable[..., Any] | None = None) -> Callable:
+    """Decorator: register ``fn(n_features, **kwargs) -> backbone`` under ``name`` (default: its own).
+    ``convert`` maps a published checkpoint onto the model, for ``create_model(pretrained=...)``."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         doc = (fn.__doc__ or "").strip().splitlines()
         key = name or fn.__name__
         _REGISTRY[key] = ModelSpec(key, fn, input, dict(frontend or {}), dict(head or {}), input_samples,
-                                   doc[0] if doc else "")
+                                   doc[0] if doc else "", normalize, convert)
         return fn
 
     return wrap
@@ -83,7 +88,7 @@ def model_spec(name: str) -> ModelSpec:
 
 
 def _load_families() -> None:
-    from earshot.models import cnn, cnn1d, crnn, efficient, sample_cnn  # noqa: F401  (register on import)
+    from earshot.models import cnn, cnn1d, crnn, efficient, panns, sample_cnn, vggish  # noqa: F401  (register on import)
 
 
 class AudioModel(nn.Module):
@@ -145,15 +150,19 @@ class AudioModel(nn.Module):
 
 
 def create_model(name: str, n_classes: int, frontend: dict[str, Any] | LogMelConfig | WaveformConfig | None = None,
-                 head: dict[str, Any] | None = None, **kwargs: Any) -> AudioModel:
+                 head: dict[str, Any] | None = None, pretrained: str | None = None, **kwargs: Any) -> AudioModel:
     """Build a registered model. ``frontend`` and ``head`` override the model's defaults; ``kwargs``
-    go to the backbone (e.g. ``block="se"``, ``multi=True`` for SampleCNN)."""
+    go to the backbone (e.g. ``block="se"``, ``multi=True`` for SampleCNN).
+
+    ``pretrained`` is a published checkpoint file (e.g. PANNs' ``Cnn14_mAP=0.431.pth``) or the name
+    of one that ``earshot download`` fetched; it is loaded with strict key checking, see
+    :func:`earshot.models.pretrained.load_pretrained`."""
     spec = model_spec(name)
     if isinstance(frontend, (LogMelConfig, WaveformConfig)):
         fe = replace(frontend)
     else:
         fe = spec.frontend_config(**dict(frontend or {}))
-    inp = LogMelInput(fe) if spec.input == "logmel" else Waveform(fe)
+    inp = LogMelInput(fe, normalize=spec.normalize) if spec.input == "logmel" else Waveform(fe)
     try:
         backbone = spec.builder(n_features=inp.n_features, **kwargs)
     except TypeError as e:
@@ -161,8 +170,13 @@ def create_model(name: str, n_classes: int, frontend: dict[str, Any] | LogMelCon
     head = dict(head or {})
     same_type = head.get("type", "clip") == spec.head.get("type", "clip")
     head_args = {**spec.head, **head} if same_type else head  # another head type: none of the defaults apply
-    return AudioModel(spec, inp, backbone, build_head(backbone.dim, n_classes, **head_args),
-                      {"n_classes": n_classes, **kwargs}, head_args)
+    model = AudioModel(spec, inp, backbone, build_head(backbone.dim, n_classes, **head_args),
+                       {"n_classes": n_classes, **kwargs}, head_args)
+    if pretrained:
+        from earshot.models.pretrained import load_pretrained
+
+        load_pretrained(model, pretrained)
+    return model
 
 
 def count_parameters(model: nn.Module) -> int:
