@@ -56,7 +56,7 @@ VARIANTS = {
     "crnn_strong": ["model.name=crnn", "task.train_on=[strong]"],
     "cnn9_strong": ["model.name=cnn9", "task.train_on=[strong]"],
     "crnn_weak": ["model.name=crnn", "task.train_on=[weak]"],
-    "crnn_mean_teacher": ["model.name=crnn", "task.mean_teacher=true"],
+    "crnn_mean_teacher": ["model.name=crnn", "task.train_on=[weak,strong,unlabelled]", "task.mean_teacher=true"],
 }
 
 

@@ -173,6 +173,17 @@ def cmd_models(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_download(a: argparse.Namespace) -> int:
+    from earshot.models.weights import WEIGHTS, download
+
+    if a.list or not a.names:
+        _print([f"{n:20s} {w.filename:28s} {w.checksum:44s} {w.source}" for n, w in sorted(WEIGHTS.items())])
+        return 0
+    for name in a.names:
+        print(f"{name}: {download(name, a.cache)}")
+    return 0
+
+
 def _add_source_parsers(psub: Any) -> None:
     """One sub-command per dataset source, its options read from the source function's signature."""
     from earshot.data.sources import SOURCES, source_options
@@ -195,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_commands(sub)
     m = sub.add_parser("models", help="list registered models", description="List the model registry.")
     m.set_defaults(fn=cmd_models)
+    d = sub.add_parser("download", help="fetch published checkpoints (PANNs, VGGish) into the cache, checksum-verified",
+                       description="Download published checkpoints with pooch into the cache folder ($EARSHOT_CACHE, "
+                                   "else the per-user cache). Interrupted downloads resume; a file that fails its "
+                                   "checksum is deleted. Then use model.pretrained=NAME.")
+    d.add_argument("names", nargs="*", help="e.g. panns_cnn14 vggish; none: list what is known")
+    d.add_argument("--cache", help="folder to download into (default: $EARSHOT_CACHE or the user cache)")
+    d.add_argument("--list", action="store_true", help="list the known checkpoints, their files and checksums")
+    d.set_defaults(fn=cmd_download)
     return p
 
 

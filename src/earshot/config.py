@@ -73,6 +73,9 @@ class ModelConfig:
     args: dict[str, Any] = field(default_factory=dict)  # backbone arguments, e.g. {block: se, multi: true}
     frontend: dict[str, Any] = field(default_factory=dict)  # overrides the model's default front-end
     head: dict[str, Any] = field(default_factory=dict)  # overrides the model's default head, e.g. {pool: attention}
+    # A published checkpoint file (PANNs, VGGish), a name fetched by `earshot download`, or an earshot
+    # checkpoint of the same model (its head is replaced when the classes differ).
+    pretrained: str | None = None
 
 
 @dataclass

@@ -117,7 +117,7 @@ def build_task(cfg: RunConfig, splits: Splits, skipped: SkipReport) -> tuple[Tas
 
 def build_model(cfg: RunConfig, n_classes: int) -> AudioModel:
     model = create_model(cfg.model.name, n_classes, frontend=cfg.model.frontend, head=cfg.model.head,
-                         **cfg.model.args)
+                         pretrained=cfg.model.pretrained, **cfg.model.args)
     a = cfg.augment
     if model.input_kind != "logmel" and (a.specaugment or (a.mixup_alpha > 0 and a.mixup_on == "logmel")):
         raise ConfigError(f"{cfg.model.name} reads the waveform: augment.specaugment and augment.mixup_on=logmel "
@@ -151,6 +151,11 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
     d = cfg.data
     sr = model.sample_rate
     min_samples = max(model.input.min_samples, model.input_samples or 0)
+    rates = sorted({c.sample_rate for c in splits.train + splits.val if c.sample_rate and c.sample_rate != sr})
+    if rates:  # e.g. 44.1 kHz data for a 32 kHz pretrained network: resampled on load, never silently
+        say = log.warning if cfg.model.pretrained else log.info
+        say("the %smodel reads %d Hz audio: clips at %s Hz are resampled to it",
+            "pretrained " if cfg.model.pretrained else "", sr, ", ".join(str(r) for r in rates))
     train = check_clips(splits.train, sr, d.strict, skipped, min_samples)
     val = check_clips(splits.val, sr, d.strict, skipped, min_samples)
     if not train:
