@@ -85,6 +85,7 @@ class TaskConfig:
 
     name: Literal["classification", "tagging", "detection"] = "classification"
     label_smoothing: float = 0.0  # classification
+    calibrate: bool = True  # classification: softmax temperature fitted on validation (NLL); argmax unchanged
     pos_weight: Literal["none", "balanced"] = "none"  # tagging: BCE positive weight per class (n_neg / n_pos)
     threshold: float = 0.5  # tagging, detection: decision threshold before per-class tuning on validation
     tune_thresholds: bool = True  # tagging, detection: per-class thresholds tuned on validation

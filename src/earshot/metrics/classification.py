@@ -65,6 +65,16 @@ def classification_report(probs: np.ndarray, targets: np.ndarray, labels: Sequen
     ap = {lab: average_precision(probs[:, i], targets == i) for i, lab in enumerate(labels)}
     present_ap = [v for v in ap.values() if v is not None]
     out["mAP"] = float(np.mean(present_ap)) if present_ap else 0.0
+    from earshot.metrics.calibration import expected_calibration_error, nll
+
+    onehot = np.eye(len(labels), dtype=np.int64)[targets] if len(targets) else np.zeros((0, len(labels)), np.int64)
+    scorable = [i for i in range(len(labels)) if 0 < onehot[:, i].sum() < len(targets)]
+    if scorable:  # one-vs-rest ROC-AUC over classes with positives and negatives (seed 003's metric)
+        from sklearn.metrics import roc_auc_score
+
+        out["roc_auc_macro"] = float(np.mean([roc_auc_score(onehot[:, i], probs[:, i]) for i in scorable]))
+    out["ece"] = expected_calibration_error(probs, targets)
+    out["nll"] = nll(probs, targets)
     out["per_class_accuracy"] = per_class
     out["per_class_ap"] = ap
     out["support"] = {lab: int(s) for lab, s in zip(labels, support)}

@@ -106,9 +106,9 @@ def build_task(cfg: RunConfig, splits: Splits, skipped: SkipReport) -> tuple[Tas
     labels = list(cfg.data.labels) if cfg.data.labels else label_list(splits.train)
     if not labels:
         raise DataError(cfg.data.manifest, "the training clips carry no labels")
-    task = create_task(t.name, labels, label_smoothing=t.label_smoothing, threshold=t.threshold,
-                       pos_weight=t.pos_weight, tune_thresholds=t.tune_thresholds, train_on=t.train_on,
-                       strong_loss=t.strong_loss, decode=t.decode)
+    task = create_task(t.name, labels, label_smoothing=t.label_smoothing, calibrate=t.calibrate,
+                       threshold=t.threshold, pos_weight=t.pos_weight, tune_thresholds=t.tune_thresholds,
+                       train_on=t.train_on, strong_loss=t.strong_loss, decode=t.decode)
     kept = Splits(*(task.admit(cs, where, skipped) for cs, where in
                     ((splits.train, "train"), (splits.val, "val"), (splits.test, "test"))))
     task.prepare(kept.train)
@@ -273,6 +273,8 @@ def finish(cfg: RunConfig, run: Path, splits: Splits, loaders: Loaders, skipped:
     if not eval_clips:
         raise DataError(cfg.data.manifest, "nothing to evaluate: no test split and no validation clips")
     report = pred.evaluate(eval_clips, skipped, predictions=run / "predictions.jsonl", pictures=run / "events")
+    if "temperature" in tuned:  # calibration on validation: the temperature, ECE and NLL before and after
+        report["calibration"] = tuned
     report.update(split=eval_split, best_checkpoint=str(best), tuned_on_validation=bool(tuned), **extra,
                   selection=f"best val/{cfg.trainer.monitor or ck.task.monitor}" if validate
                   else "last epoch (no validation)")
