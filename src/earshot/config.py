@@ -111,6 +111,10 @@ class OptimConfig:
     lr_decay: float = 0.2  # staged: the learning rate is multiplied by this at each new stage
     num_stages: int = 5  # staged: stop after this many stages
     patience: int = 2  # staged: epochs without validation improvement that end a stage
+    # Fine-tuning a pretrained backbone (model.pretrained):
+    freeze_backbone_epochs: int = 0  # the backbone (and its batch-norm statistics) stays fixed this many epochs
+    backbone_lr_scale: float = 1.0  # backbone learning rate = lr * this (the head keeps lr)
+    layer_decay: float = 1.0  # < 1: each backbone block below the top gets this factor once more
 
 
 @dataclass

@@ -112,12 +112,43 @@ class EarshotModule(L.LightningModule):
         self._frames.clear()
         return stitch_clips(frames, starts, idx, self.val_clips, self.model.sample_rate, self.model.frame_hop_seconds)
 
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The head (and any other module) at ``lr``; the backbone's blocks, in order, at
+        ``lr * backbone_lr_scale * layer_decay ** (blocks above it)``; the input's fitted parameters
+        (none are trained today) with the backbone's first block."""
+        o = self.optim_cfg
+        if o.backbone_lr_scale == 1.0 and o.layer_decay == 1.0:
+            return [{"params": list(self.parameters()), "lr": o.lr}]
+        blocks = [m for m in self.model.backbone.children() if any(True for _ in m.parameters())]
+        own = [p for p in self.model.backbone.parameters(recurse=False)]
+        groups, seen = [], set()
+        for i, m in enumerate(blocks):
+            scale = o.backbone_lr_scale * o.layer_decay ** (len(blocks) - 1 - i)
+            ps = list(m.parameters()) + (own if i == 0 else [])
+            groups.append({"params": ps, "lr": o.lr * scale})
+            seen.update(id(p) for p in ps)
+        rest = [p for p in self.parameters() if id(p) not in seen]
+        return groups + [{"params": rest, "lr": o.lr}]
+
+    def on_train_epoch_start(self) -> None:
+        n = self.optim_cfg.freeze_backbone_epochs
+        frozen = self.current_epoch < n
+        for p in self.model.backbone.parameters():
+            p.requires_grad_(not frozen)
+        if n and self.current_epoch in (0, n):
+            log.info("epoch %d: backbone %s", self.current_epoch, "frozen" if frozen else "trained from now on")
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.current_epoch < self.optim_cfg.freeze_backbone_epochs:
+            self.model.backbone.eval()  # frozen means its batch-norm statistics too
+
     def configure_optimizers(self) -> Any:
         o = self.optim_cfg
+        groups = self.param_groups()
         if o.name == "adamw":
-            opt = torch.optim.AdamW(self.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+            opt = torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay)
         else:
-            opt = torch.optim.SGD(self.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+            opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
                                   nesterov=o.momentum > 0)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))

@@ -322,7 +322,8 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
         run = new_run_dir(cfg)
     if is_rank_zero():
         save_config(cfg, run / "config.yaml")
-    model.input.fit(_stats_audio(loaders, cfg, skipped))
+    if not cfg.model.pretrained:  # a pretrained backbone keeps the input statistics it was trained with
+        model.input.fit(_stats_audio(loaders, cfg, skipped))
     meta = build_meta(model, task, w.seconds, w.hop_seconds, cfg.data.eval_pooling, to_dict(cfg))
     val_targets = np.stack([task.target(c) for c in loaders.val_clips]) if validate else None
     module = EarshotModule(model, task, cfg.optim, meta, val_targets, cfg.data.eval_pooling, cfg.augment, cfg.seed,
