@@ -173,6 +173,18 @@ def cmd_models(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(a: argparse.Namespace) -> int:
+    from earshot.config import load_config
+    from earshot.report.console import metric_lines
+    from earshot.training.baseline import baseline_for_config
+
+    rep = baseline_for_config(load_config(*_recipe_and_overrides(a)))
+    _print([f"baseline (log-mel statistics + logistic regression) on the {rep['split']} split: "
+            f"{rep['n_clips']} clips, trained on {rep['n_train']} in {rep['wall_seconds']:.1f} s",
+            *metric_lines(rep)] + ([f"  skipped {rep['skipped']} clip(s)"] if rep["skipped"] else []))
+    return 0
+
+
 def cmd_download(a: argparse.Namespace) -> int:
     from earshot.models.weights import WEIGHTS, download
 
@@ -269,6 +281,14 @@ def _add_training_commands(sub: Any) -> None:
     cv.add_argument("recipe", nargs="?")
     cv.add_argument("overrides", nargs="*", help="folds=1,2,3 and key=value config overrides")
     cv.set_defaults(fn=cmd_cv)
+    bl = sub.add_parser("baseline", help="the log-mel statistics + logistic regression baseline on a recipe's data",
+                        description="Per-band log-mel statistics (mean, std, max, std of deltas) and a logistic "
+                                    "regression, trained in seconds on the recipe's training (+ validation) clips and "
+                                    "scored on its test split with the task's metrics: the figure a model must beat. "
+                                    "Example: earshot baseline data.manifest=clips.jsonl")
+    bl.add_argument("recipe", nargs="?")
+    bl.add_argument("overrides", nargs="*", help="key=value config overrides")
+    bl.set_defaults(fn=cmd_baseline)
 
 
 def _add_inference_commands(sub: Any) -> None:

@@ -127,6 +127,9 @@ class TrainerConfig:
     precision: str = "32-true"
     progress_bar: bool = True
     limit_train_batches: float | int | None = None
+    # Score the log-mel statistics + logistic regression baseline on the same clips, beside the model:
+    # auto = when the training set is small (< 50 clips per class), where it can win.
+    baseline: Literal["auto", "always", "never"] = "auto"
 
 
 @dataclass

@@ -57,6 +57,10 @@ def run_lines(run: Path) -> list[str]:
     lines = ["", f"done in {summary['train_seconds']:.0f} s ({metrics['fit_seconds']:.0f} s of training); "
                  f"{summary['task']} evaluated on the {summary['split']} split ({metrics['n_clips']} clips)",
              *metric_lines(metrics)]
+    if metrics.get("baseline"):
+        from earshot.training.baseline import compare_lines
+
+        lines += compare_lines(metrics, metrics["baseline"], metrics["headline"][0])
     if summary["skipped"]:
         lines.append(f"  skipped {summary['skipped']} clip(s): see {run / 'skipped.json'}")
     ckpt = run / "checkpoints" / "best.ckpt"

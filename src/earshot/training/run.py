@@ -27,7 +27,7 @@ from earshot.data.loading import (AudioCache, AudioReader, CropDataset, WindowDa
 from earshot.data.manifest import Clip, SkipReport, label_list, read_manifest
 from earshot.data.sources import prepare
 from earshot.data.sources.common import stable_fraction
-from earshot.errors import ConfigError, DataError
+from earshot.errors import ConfigError, DataError, EarshotError
 from earshot.models.registry import AudioModel, create_model
 from earshot.tasks import Task, create_task
 
@@ -275,6 +275,7 @@ def finish(cfg: RunConfig, run: Path, splits: Splits, loaders: Loaders, skipped:
     report = pred.evaluate(eval_clips, skipped, predictions=run / "predictions.jsonl", pictures=run / "events")
     if "temperature" in tuned:  # calibration on validation: the temperature, ECE and NLL before and after
         report["calibration"] = tuned
+    report.update(_baseline_beside(cfg, ck.task, splits, loaders, eval_clips))
     report.update(split=eval_split, best_checkpoint=str(best), tuned_on_validation=bool(tuned), **extra,
                   selection=f"best val/{cfg.trainer.monitor or ck.task.monitor}" if validate
                   else "last epoch (no validation)")
@@ -285,6 +286,25 @@ def finish(cfg: RunConfig, run: Path, splits: Splits, loaders: Loaders, skipped:
                "skipped": len(skipped), "headline": report["headline"]}
     (run / "summary.json").write_text(json.dumps(summary, indent=2))
     return report
+
+
+def _baseline_beside(cfg: RunConfig, task: Task, splits: Splits, loaders: Loaders, eval_clips: list[Clip]
+                     ) -> dict[str, Any]:
+    """The classical baseline on the same training and evaluation clips (``trainer.baseline``)."""
+    from earshot.training.baseline import run_baseline, small_data
+
+    mode = cfg.trainer.baseline
+    train_clips = loaders.train_clips + (loaders.val_clips if splits.test else [])
+    if mode == "never" or task.name not in ("classification", "tagging") or (
+            mode == "auto" and not small_data(len(loaders.train_clips), len(task.labels))):
+        return {}
+    try:
+        base = run_baseline(task, train_clips, eval_clips, SkipReport())
+    except EarshotError as e:  # never lose a finished run to its side comparison
+        log.warning("baseline skipped: %s", e)
+        return {}
+    keep = [*task.headline, "mAP", "roc_auc_macro", "wall_seconds", "n_train"]
+    return {"baseline": {k: base[k] for k in keep if k in base}}
 
 
 def _resume_config(run: Path) -> tuple[RunConfig, Path]:
