@@ -185,6 +185,34 @@ def cmd_baseline(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_embed(a: argparse.Namespace) -> int:
+    from earshot.inference.embed import embed_manifest
+
+    r = embed_manifest(a.source, a.manifest, a.output, a.pretrained, a.window_seconds, a.split)
+    print(f"embedded {r['n_clips']} clips ({r['audio_seconds'] / 3600:.2f} h of audio, {r['dim']}-d frames) in "
+          f"{r['wall_seconds']:.1f} s: {r['seconds_per_audio_hour']:.0f} s per hour of audio; skipped {r['skipped']}")
+    print(f"  cache: {r['cache']}\n  try:   earshot train-head {r['cache']} -o HEAD_DIR")
+    return 0
+
+
+def cmd_train_head(a: argparse.Namespace) -> int:
+    from earshot.report.console import metric_lines
+    from earshot.training.heads import HeadConfig, cross_validate_head, train_head
+
+    head = {"attention": {"type": "frame", "pool": "attention"}, "linear": {"type": "clip", "pool": "mean"},
+            "mlp": {"type": "clip", "pool": "max|mean", "hidden": 256, "dropout": 0.3}}[a.head]
+    cfg = HeadConfig(task=a.task, head=head, epochs=a.epochs, lr=a.lr)
+    if a.folds:
+        s = cross_validate_head(a.cache, a.output, [int(f) for f in a.folds.split(",")], cfg)
+        _print([f"{len(s['folds'])}-fold cross-validation of a {a.head} head ({s['fit_seconds']:.1f} s)"] +
+               [f"  {k:18s} {s[k]['mean']:.4f} ± {s[k]['std']:.4f}" for k in s["headline"] if k in s])
+        return 0
+    r = train_head(a.cache, a.output, cfg)
+    _print([f"{a.head} head on {r['n_train']} clips in {r['fit_seconds']:.1f} s; {r['split']} split "
+            f"({r['n_clips']} clips):", *metric_lines(r), f"  checkpoint: {r['checkpoint']}"])
+    return 0
+
+
 def cmd_download(a: argparse.Namespace) -> int:
     from earshot.models.weights import WEIGHTS, download
 
@@ -289,6 +317,33 @@ def _add_training_commands(sub: Any) -> None:
     bl.add_argument("recipe", nargs="?")
     bl.add_argument("overrides", nargs="*", help="key=value config overrides")
     bl.set_defaults(fn=cmd_baseline)
+    em = sub.add_parser("embed", help="frozen embeddings of a manifest's clips (a checkpoint's or a pretrained "
+                                      "backbone's) into an HDF5 cache",
+                        description="Run a backbone once over every clip: frame embeddings per clip and clip-level "
+                                    "means, with the manifest's labels, splits and folds. SOURCE is an earshot "
+                                    "checkpoint or a registered model (e.g. panns_cnn14 --pretrained panns_cnn14). "
+                                    "Then earshot train-head CACHE trains a head in seconds.")
+    em.add_argument("source")
+    em.add_argument("manifest")
+    em.add_argument("-o", "--output", required=True, help="the cache to write (.h5)")
+    em.add_argument("--pretrained", help="weights for a registered model: a file or a downloaded name")
+    em.add_argument("--window-seconds", type=float, help="clips are read in windows this long (default: the "
+                                                         "checkpoint's inference window, else 10 s)")
+    em.add_argument("--split", help="only this split")
+    em.set_defaults(fn=cmd_embed)
+    th = sub.add_parser("train-head", help="train a head on an embedding cache (seconds); writes a checkpoint",
+                        description="Train an attention-pooling (seed 003), linear or MLP head on the frozen "
+                                    "embeddings of `earshot embed`, with validation-picked epoch and temperature, "
+                                    "scored on the test split (or cross-validated over folds). The checkpoint holds "
+                                    "the source backbone and the new head: predict, evaluate and serve use it.")
+    th.add_argument("cache")
+    th.add_argument("-o", "--output", required=True, help="folder for best.ckpt and metrics.json")
+    th.add_argument("--head", choices=["attention", "linear", "mlp"], default="attention")
+    th.add_argument("--task", choices=["classification", "tagging"], default="classification")
+    th.add_argument("--epochs", type=int, default=60)
+    th.add_argument("--lr", type=float, default=3e-3)
+    th.add_argument("--folds", help="cross-validate: e.g. 1,2,3,4,5 (each fold the test split once)")
+    th.set_defaults(fn=cmd_train_head)
 
 
 def _add_inference_commands(sub: Any) -> None:

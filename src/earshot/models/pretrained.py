@@ -95,13 +95,13 @@ def _convert_earshot(state: dict[str, torch.Tensor], meta: dict[str, Any], model
         raise EarshotError(f"the checkpoint's front-end differs from the model's: {diff} (checkpoint, model)")
     own = model.state_dict()
     n = len(meta.get("task", {}).get("labels") or [])
-    mapped, dropped = {}, {}
-    for k, v in state.items():
-        if k.startswith("head.") and k in own and own[k].shape != v.shape:
-            dropped[k] = f"the checkpoint's head ({n} classes): this model gets a new one"
-        else:
-            mapped[k] = v
-    return Converted(mapped, dropped, ("head.",) if dropped else ())
+    heads = {k: v for k, v in state.items() if k.startswith("head.")}
+    same_head = meta["model"].get("head") == model.head_args and all(
+        k in own and own[k].shape == v.shape for k, v in heads.items())
+    mapped = {k: v for k, v in state.items() if same_head or not k.startswith("head.")}
+    dropped = {} if same_head else {k: f"the checkpoint's head ({n} classes, {meta['model'].get('head')}): this "
+                                       "model gets a new one" for k in heads}
+    return Converted(mapped, dropped, () if same_head else ("head.",))
 
 
 def load_pretrained(model: Any, source: str | Path) -> Converted:
