@@ -63,6 +63,8 @@ class AugmentConfig:
     backgrounds: str | None = None  # folder of background recordings mixed into every training crop
     background_snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])  # crop-to-background SNR range
     background_prob: float = 1.0  # chance that a crop gets a background
+    noise_clips: int = 0  # seed 003: this many generated coloured-noise clips join the training set ...
+    noise_clips_label: str | None = None  # ... labelled with this class (e.g. Other)
 
 
 @dataclass
@@ -86,6 +88,8 @@ class TaskConfig:
     name: Literal["classification", "tagging", "detection"] = "classification"
     label_smoothing: float = 0.0  # classification
     calibrate: bool = True  # classification: softmax temperature fitted on validation (NLL); argmax unchanged
+    # classification: class split/merge, {output class: [training classes]}; probabilities are summed
+    merge: dict[str, Any] = field(default_factory=dict)
     pos_weight: Literal["none", "balanced"] = "none"  # tagging: BCE positive weight per class (n_neg / n_pos)
     threshold: float = 0.5  # tagging, detection: decision threshold before per-class tuning on validation
     tune_thresholds: bool = True  # tagging, detection: per-class thresholds tuned on validation

@@ -127,3 +127,27 @@ def make_synthetic_dataset(
             d.mkdir(parents=True, exist_ok=True)
             sf.write(d / f"{cls}_{i:04d}.wav", synth_clip(cls, sample_rate, rng), sample_rate, subtype="PCM_16")
     return out
+
+
+def noise_clips(folder: str | Path, label: str, n: int, sample_rate: int = 16000, seconds: float = 5.0,
+                seed: int = 0, split: str = "train") -> list["Clip"]:
+    """``n`` clips of white, pink or brown noise at -40 to -10 dBFS RMS, labelled ``label``: seed 003's
+    extra examples of its "Other" class. Written once to ``folder`` (the same seed, the same files)."""
+    import soundfile as sf
+
+    from earshot.data.manifest import Clip
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    clips = []
+    for i in range(n):
+        colour = ("white", "pink", "brown")[i % 3]
+        x = coloured_noise(int(seconds * sample_rate), rng, colour) * 10 ** (rng.uniform(-40, -10) / 20)
+        path = folder / f"noise_{colour}_{i:04d}.wav"
+        if not path.exists():
+            sf.write(path, np.clip(x, -1, 1), sample_rate, subtype="PCM_16")
+        clips.append(Clip(id=f"noise_{label}_{i:04d}", path=str(path.resolve()), duration=seconds,
+                          sample_rate=sample_rate, channels=1, labels=[label], split=split,
+                          extra={"generated": f"{colour} noise"}))
+    return clips

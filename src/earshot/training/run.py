@@ -104,11 +104,13 @@ def build_task(cfg: RunConfig, splits: Splits, skipped: SkipReport) -> tuple[Tas
     """The task over the label list, and the splits reduced to the clips it admits."""
     t = cfg.task
     labels = list(cfg.data.labels) if cfg.data.labels else label_list(splits.train)
+    if t.merge and t.name != "classification":
+        raise ConfigError(f"task.merge (class split/merge) is for classification, not {t.name}")
     if not labels:
         raise DataError(cfg.data.manifest, "the training clips carry no labels")
     task = create_task(t.name, labels, label_smoothing=t.label_smoothing, calibrate=t.calibrate,
                        threshold=t.threshold, pos_weight=t.pos_weight, tune_thresholds=t.tune_thresholds,
-                       train_on=t.train_on, strong_loss=t.strong_loss, decode=t.decode)
+                       train_on=t.train_on, strong_loss=t.strong_loss, decode=t.decode, merge=t.merge or None)
     kept = Splits(*(task.admit(cs, where, skipped) for cs, where in
                     ((splits.train, "train"), (splits.val, "val"), (splits.test, "test"))))
     task.prepare(kept.train)
@@ -364,12 +366,29 @@ def build_data(cfg: RunConfig, skipped: SkipReport) -> tuple[RunConfig, Task, Sp
     absolute path, so the saved config works from anywhere."""
     manifest = ensure_manifest(cfg).resolve()
     cfg = replace(cfg, data=replace(cfg.data, manifest=str(manifest)))
-    task, splits = build_task(cfg, split_clips(read_manifest(manifest), cfg), skipped)
+    task, splits = build_task(cfg, _with_noise_clips(cfg, split_clips(read_manifest(manifest), cfg)), skipped)
     model = build_model(cfg, len(task.labels))
     w = windowing(cfg, model)
     loaders = build_loaders(cfg, model, task, splits, w, skipped)
     check_validation(cfg, loaders.val is not None)
     return cfg, task, splits, model, w, loaders
+
+
+def _with_noise_clips(cfg: RunConfig, splits: Splits) -> Splits:
+    """``augment.noise_clips`` generated coloured-noise clips added to training, as ``noise_clips_label``."""
+    a = cfg.augment
+    if a.noise_clips <= 0:
+        return splits
+    if not a.noise_clips_label:
+        raise ConfigError("augment.noise_clips needs augment.noise_clips_label (the class the noise belongs to)")
+    if cfg.task.name == "detection":
+        raise ConfigError("augment.noise_clips adds clip-labelled examples; detection needs events")
+    from earshot.data.synth import noise_clips
+
+    folder = Path(cfg.out_dir) / ".noise_clips" / f"{a.noise_clips_label}-{cfg.seed}"
+    extra = noise_clips(folder, a.noise_clips_label, a.noise_clips, 16000, max(1.0, cfg.data.clip_seconds), cfg.seed)
+    log.info("added %d coloured-noise clips labelled %r to training", len(extra), a.noise_clips_label)
+    return Splits(splits.train + extra, splits.val, splits.test)
 
 
 def _mean_teacher(cfg: RunConfig, model: AudioModel, loaders: Loaders) -> Any:

@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 from earshot.data.manifest import write_manifest
 from earshot.data.sources.common import Candidate, PrepareResult, validate
+from earshot.data.sources.audioset_strong import prepare_audioset_strong
 from earshot.data.sources.csv_table import prepare_csv, read_table
 from earshot.data.sources.dcase2017_task4 import prepare_dcase2017_task4
 from earshot.data.sources.desed import prepare_desed
@@ -35,6 +36,7 @@ SOURCES: dict[str, Callable[..., PrepareResult]] = {
     "speech_commands": prepare_speech_commands,
     "dcase2017_task4": prepare_dcase2017_task4,
     "desed": prepare_desed,
+    "audioset_strong": prepare_audioset_strong,
 }
 
 
