@@ -65,7 +65,7 @@ def trained_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) ->
     from earshot.training.run import train
 
     out = tmp_path_factory.mktemp("runs")
-    cfg = load_config(None, [f"data.manifest={tiny_dataset}", f"out_dir={out}", "name=tiny", "trainer.max_epochs=12",
+    cfg = load_config(None, [f"data.manifest={tiny_dataset}", f"out_dir={out}", "name=tiny", "trainer.max_epochs=12", "trainer.min_steps=0",
                              "trainer.progress_bar=false", "trainer.accelerator=cpu", "model.name=cnn_small",
                              "data.clip_seconds=0.8", "optim.lr=3e-3", "data.batch_size=8"])
     return train(cfg)

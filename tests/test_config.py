@@ -7,7 +7,7 @@ from earshot.errors import ConfigError
 def test_recipe_then_overrides(tmp_path):
     r = tmp_path / "r.yaml"
     r.write_text("name: demo\noptim: {lr: 1e-3}\nmodel: {name: kong2018_cnn, frontend: {n_mels: 40}}\n")
-    cfg = load_config(r, ["optim.lr=3e-4", "trainer.max_epochs=2", "data.labels=[a, b]", "trainer.patience=null"])
+    cfg = load_config(r, ["optim.lr=3e-4", "trainer.max_epochs=2", "trainer.min_steps=0", "data.labels=[a, b]", "trainer.patience=null"])
     assert cfg.name == "demo" and cfg.optim.lr == pytest.approx(3e-4) and isinstance(cfg.optim.lr, float)
     assert cfg.model.frontend == {"n_mels": 40} and cfg.data.labels == ["a", "b"] and cfg.trainer.patience is None
 

@@ -49,7 +49,7 @@ def scenes(tmp_path_factory) -> Path:
 def sed_run(scenes, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     return train(load_config(None, [f"data.manifest={scenes}", f"out_dir={out}", "task.name=detection",
-                                    "model.name=crnn", "data.clip_seconds=3", "trainer.max_epochs=8",
+                                    "model.name=crnn", "data.clip_seconds=3", "trainer.max_epochs=8", "trainer.min_steps=0",
                                     "trainer.progress_bar=false", "trainer.accelerator=cpu", "optim.lr=3e-3",
                                     "data.batch_size=8"]))
 
@@ -106,7 +106,7 @@ def test_classifier_given_to_detect(tmp_path, capsys):
                           labels=["low" if i % 2 else "high"], split="train" if i < 10 else "test"))
     m = write_manifest(tmp_path / "m.jsonl", clips)
     run = train(load_config(None, [f"data.manifest={m}", f"out_dir={tmp_path / 'runs'}", "model.name=cnn_small",
-                                   "trainer.max_epochs=1", "trainer.progress_bar=false", "data.clip_seconds=0.5",
+                                   "trainer.max_epochs=1", "trainer.min_steps=0", "trainer.progress_bar=false", "data.clip_seconds=0.5",
                                    "data.val_fraction=0", "trainer.accelerator=cpu"]))
     assert main(["detect", str(run / "checkpoints/best.ckpt"), str(clips[0].path)]) == 2
     assert "classification model: use `earshot predict" in capsys.readouterr().err
@@ -114,7 +114,7 @@ def test_classifier_given_to_detect(tmp_path, capsys):
 
 def test_mean_teacher_trains_on_unlabelled_clips(scenes, tmp_path):
     run = train(load_config(None, [f"data.manifest={scenes}", f"out_dir={tmp_path}", "task.name=detection",
-                                   "model.name=crnn", "data.clip_seconds=3", "trainer.max_epochs=1",
+                                   "model.name=crnn", "data.clip_seconds=3", "trainer.max_epochs=1", "trainer.min_steps=0",
                                    "trainer.progress_bar=false", "trainer.accelerator=cpu", "task.mean_teacher=true",
                                    "task.rampup_epochs=0.5", "data.batch_size=8"]))
     log = (run / "logs" / "metrics.csv").read_text()

@@ -104,7 +104,7 @@ def test_training_skips_bad_files_and_strict_fails(tiny_dataset, tmp_path):
     Path(train_clips[0].path).unlink()  # deleted after prepare
     bad = Path(train_clips[1].path)
     bad.write_bytes(bad.read_bytes()[:100])  # truncated after prepare
-    base = [f"data.manifest={m}", f"out_dir={tmp_path / 'runs'}", "trainer.max_epochs=1", "trainer.progress_bar=false",
+    base = [f"data.manifest={m}", f"out_dir={tmp_path / 'runs'}", "trainer.max_epochs=1", "trainer.min_steps=0", "trainer.progress_bar=false",
             "trainer.accelerator=cpu", "model.name=cnn_small", "data.clip_seconds=0.5"]
     run = train(load_config(None, base))
     sk = json.loads((run / "skipped.json").read_text())
@@ -119,7 +119,7 @@ def test_unknown_val_label_is_reported_not_fatal(tiny_dataset, tmp_path):
     val = next(c for c in clips if c.split == "val")
     val.labels = ["never_in_train"]
     m = write_manifest(tmp_path / "m.jsonl", clips)
-    run = train(load_config(None, [f"data.manifest={m}", f"out_dir={tmp_path}", "trainer.max_epochs=1",
+    run = train(load_config(None, [f"data.manifest={m}", f"out_dir={tmp_path}", "trainer.max_epochs=1", "trainer.min_steps=0",
                                    "trainer.progress_bar=false", "trainer.accelerator=cpu", "data.clip_seconds=0.5"]))
     sk = json.loads((run / "skipped.json").read_text())
     assert any("'never_in_train' is absent from the training labels" in s["reason"] for s in sk["skipped"])
@@ -176,7 +176,7 @@ def test_every_command_has_help():
 def test_quickstart_runs_offline_on_its_built_in_data(tmp_path, capsys):
     from earshot.quickstart import run_quickstart
 
-    run = run_quickstart(tmp_path / "qs", n_per_class=10, overrides=["trainer.max_epochs=1", "trainer.progress_bar=false"])
+    run = run_quickstart(tmp_path / "qs", n_per_class=10, overrides=["trainer.max_epochs=1", "trainer.min_steps=0", "trainer.progress_bar=false"])
     m = json.loads((run / "metrics.json").read_text())
     assert m["split"] == "test" and len(m["labels"]) == 6 and m["n_clips"] > 0
     assert (tmp_path / "qs" / "data" / "manifest.jsonl").exists() and (run / "checkpoints" / "best.ckpt").exists()

@@ -37,7 +37,7 @@ def esc50(tmp_path) -> Path:
 
 def run_cv(recipe: str, esc50: Path, tmp_path: Path, *extra: str) -> dict:
     over = [f"data.manifest={tmp_path / 'esc50.jsonl'}", f"data.prepare.root={esc50}", f"out_dir={tmp_path / 'runs'}",
-            "trainer.max_epochs=1", "trainer.progress_bar=false", "trainer.accelerator=cpu", "data.batch_size=4",
+            "trainer.max_epochs=1", "trainer.min_steps=0", "trainer.progress_bar=false", "trainer.accelerator=cpu", "data.batch_size=4",
             "folds=1", *extra]
     assert main(["cv", str(REPO / "recipes" / recipe), *over]) == 0
     return json.loads(next((tmp_path / "runs").glob("*-cv.json")).read_text())

@@ -21,7 +21,7 @@ def test_fsdd_subset_trains_far_above_chance(tmp_path):
     keep = [c for c in res.clips if c.extra["index"] < 7 or 10 <= c.extra["index"] < 20]  # test 0-4, val 5-6
     m = write_manifest(tmp_path / "fsdd_subset.jsonl", keep)
     cfg = load_config(REPO / "recipes" / "fsdd.yaml", [
-        f"data.manifest={m}", f"out_dir={tmp_path}", "trainer.max_epochs=6", "trainer.progress_bar=false",
+        f"data.manifest={m}", f"out_dir={tmp_path}", "trainer.max_epochs=6", "trainer.min_steps=0", "trainer.progress_bar=false",
         "data.batch_size=16"])
     run = train(cfg)
     metrics = json.loads((run / "metrics.json").read_text())

@@ -41,7 +41,7 @@ def mtt(tmp_path_factory):
 def test_mtt_recipe_trains_a_samplecnn_tagger(mtt, tmp_path, capsys):
     over = [f"data.prepare.root={mtt}", "data.prepare.n_tags=3", f"data.manifest={tmp_path / 'mtt.jsonl'}",
             f"data.audio_cache={tmp_path / 'cache'}", "data.num_workers=0", f"out_dir={tmp_path / 'runs'}",
-            "model.name=samplecnn_basic", "data.batch_size=4", "trainer.max_epochs=2", "trainer.progress_bar=false",
+            "model.name=samplecnn_basic", "data.batch_size=4", "trainer.max_epochs=2", "trainer.min_steps=0", "trainer.progress_bar=false",
             "trainer.accelerator=cpu"]
     assert main(["train", str(REPO / "recipes" / "samplecnn_mtt.yaml"), *over]) == 0
     out = capsys.readouterr().out

@@ -38,7 +38,7 @@ def fsdkaggle(tmp_path_factory):
                                           ("kaggle_freesound_cnn1d.yaml", "cnn1d_dense_dropout")])
 def test_seed_recipe_trains_and_submits(fsdkaggle, tmp_path, recipe, model, capsys):
     over = [f"data.prepare.root={fsdkaggle}", f"data.manifest={tmp_path / 'm.jsonl'}", f"out_dir={tmp_path}",
-            "trainer.max_epochs=1", "trainer.progress_bar=false", "data.batch_size=8", "data.clip_seconds=1.0"]
+            "trainer.max_epochs=1", "trainer.min_steps=0", "trainer.progress_bar=false", "data.batch_size=8", "data.clip_seconds=1.0"]
     assert main(["train", str(REPO / "recipes" / recipe), *over]) == 0
     run = next(tmp_path.glob("*/checkpoints/best.ckpt")).parent.parent
     assert f"name: {model}" in (run / "config.yaml").read_text()

@@ -42,7 +42,7 @@ def tag_manifest(tmp_path_factory):
 def tag_run(tag_manifest, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     return train(load_config(None, [f"data.manifest={tag_manifest}", f"out_dir={out}", "task.name=tagging",
-                                    "trainer.max_epochs=10", "trainer.progress_bar=false", "trainer.accelerator=cpu",
+                                    "trainer.max_epochs=10", "trainer.min_steps=0", "trainer.progress_bar=false", "trainer.accelerator=cpu",
                                     "model.name=cnn_small", "data.clip_seconds=0.5", "optim.lr=3e-3",
                                     "data.batch_size=8", "data.balanced=true"]))
 

@@ -23,7 +23,7 @@ BASE = ["trainer.progress_bar=false", "trainer.accelerator=cpu", "data.clip_seco
 
 
 def test_all_augmentations_and_balanced_sampling_train(tiny_dataset, tmp_path):
-    cfg = load_config(None, [f"data.manifest={tiny_dataset}", f"out_dir={tmp_path}", "trainer.max_epochs=2", *BASE,
+    cfg = load_config(None, [f"data.manifest={tiny_dataset}", f"out_dir={tmp_path}", "trainer.max_epochs=2", "trainer.min_steps=0", *BASE,
                              "augment.mixup_alpha=0.4", "augment.mixup_on=logmel", "augment.specaugment=true",
                              "augment.shift=wrap", "augment.shift_seconds=0.1", "augment.noise_prob=0.5",
                              "augment.gain_db=6", "data.balanced=true", "task.label_smoothing=0.1",
@@ -33,7 +33,7 @@ def test_all_augmentations_and_balanced_sampling_train(tiny_dataset, tmp_path):
 
 
 def test_same_seed_reproduces_a_run(tiny_dataset, tmp_path):
-    over = [f"data.manifest={tiny_dataset}", "trainer.max_epochs=1", *BASE, "augment.mixup_alpha=0.4",
+    over = [f"data.manifest={tiny_dataset}", "trainer.max_epochs=1", "trainer.min_steps=0", *BASE, "augment.mixup_alpha=0.4",
             "augment.noise_prob=0.5", "augment.specaugment=true"]
     a = train(load_config(None, [*over, f"out_dir={tmp_path / 'a'}"]))
     b = train(load_config(None, [*over, f"out_dir={tmp_path / 'b'}"]))
@@ -48,7 +48,7 @@ def test_clip_shorter_than_one_stft_window_is_noted_and_kept(tiny_dataset, tmp_p
     clips.append(type(c)(id="short", path=str(short), duration=0.01, sample_rate=16000, channels=1,
                          labels=list(c.labels), split="train"))
     m = write_manifest(tmp_path / "m.jsonl", clips)
-    run = train(load_config(None, [f"data.manifest={m}", f"out_dir={tmp_path}", "trainer.max_epochs=1", *BASE]))
+    run = train(load_config(None, [f"data.manifest={m}", f"out_dir={tmp_path}", "trainer.max_epochs=1", "trainer.min_steps=0", *BASE]))
     sk = json.loads((run / "skipped.json").read_text())
     assert sk["count"] == 0
     assert any("shorter than the model's input (160 < 512 samples" in n["reason"] for n in sk["notes"])
@@ -59,7 +59,7 @@ def test_cross_validation_over_folds(tiny_dataset, tmp_path):
     for i, c in enumerate(clips):
         c.fold = 1 + i % 3
     m = write_manifest(tmp_path / "folds.jsonl", clips)
-    cfg = load_config(None, [f"data.manifest={m}", f"out_dir={tmp_path}", "name=cvtest", "trainer.max_epochs=1",
+    cfg = load_config(None, [f"data.manifest={m}", f"out_dir={tmp_path}", "name=cvtest", "trainer.max_epochs=1", "trainer.min_steps=0",
                              *BASE])
     s = cross_validate(cfg, [1, 2])
     assert [r["fold"] for r in s["folds"]] == [1, 2]
@@ -132,7 +132,7 @@ def test_report_is_self_contained_html(trained_run, tmp_path):
 def test_training_without_validation_keeps_the_last_epoch(tiny_dataset, tmp_path):
     clips = [c for c in read_manifest(tiny_dataset) if c.split != "val"]
     m = write_manifest(tmp_path / "noval.jsonl", clips)
-    over = [f"data.manifest={m}", f"out_dir={tmp_path}", "trainer.max_epochs=2", *BASE]
+    over = [f"data.manifest={m}", f"out_dir={tmp_path}", "trainer.max_epochs=2", "trainer.min_steps=0", *BASE]
     with pytest.raises(DataError, match="data.val_fraction=0"):
         train(load_config(None, [*over, "data.val_fraction=0.0001"]))
     run = train(load_config(None, [*over, "data.val_fraction=0"]))

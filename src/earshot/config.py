@@ -131,6 +131,9 @@ class TrainerConfig:
     precision: str = "32-true"
     progress_bar: bool = True
     limit_train_batches: float | int | None = None
+    # Small training sets (< 50 clips per class) train for at least this many optimizer steps: a recipe's
+    # epochs are tuned for its full dataset, and a few dozen clips give too few steps. 0 turns it off.
+    min_steps: int = 600
     # Score the log-mel statistics + logistic regression baseline on the same clips, beside the model:
     # auto = when the training set is small (< 50 clips per class), where it can win.
     baseline: Literal["auto", "always", "never"] = "auto"

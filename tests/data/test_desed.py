@@ -107,7 +107,7 @@ def test_seed001_recipes_run_on_the_layout(recipe, tmp_path):
         f.writelines(f"s{i}.wav\t0.5\t2.5\t{'Dog' if i % 2 else 'Cat'}\n" for i in range(6))
     cfg = load_config(REPO / "recipes" / recipe, [
         f"data.manifest={tmp_path / 'desed.jsonl'}", f"data.prepare.root={root}", f"out_dir={tmp_path / 'runs'}",
-        "trainer.max_epochs=1", "trainer.progress_bar=false", "trainer.accelerator=cpu", "data.clip_seconds=2",
+        "trainer.max_epochs=1", "trainer.min_steps=0", "trainer.progress_bar=false", "trainer.accelerator=cpu", "data.clip_seconds=2",
         "data.batch_size=4", "data.val_fraction=0.3", "model.args.channels=[8,16,16,16]"])
     run = train(cfg)
     m = json.loads((run / "metrics.json").read_text())

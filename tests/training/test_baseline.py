@@ -58,3 +58,16 @@ def test_baseline_command_and_train_prints_it_beside_small_runs(tiny_dataset, tr
     from earshot.report.console import run_lines
 
     assert any("baseline (log-mel stats" in line for line in run_lines(trained_run))
+
+
+def test_small_training_sets_get_enough_optimizer_steps(caplog):
+    from earshot.config import load_config
+    from earshot.training.run import scale_epochs
+
+    cfg = load_config(None, ["trainer.max_epochs=25"])
+    assert scale_epochs(cfg, 4, 120, 10).trainer.max_epochs == 150  # 12 clips per class: 600 steps
+    assert "150 epochs instead of 25" in caplog.text
+    assert scale_epochs(cfg, 75, 2400, 10).trainer.max_epochs == 25  # a full dataset keeps its recipe
+    assert scale_epochs(cfg, 30, 300, 10).trainer.max_epochs == 25   # already 750 steps
+    off = load_config(None, ["trainer.max_epochs=25", "trainer.min_steps=0"])
+    assert scale_epochs(off, 4, 120, 10).trainer.max_epochs == 25

@@ -35,7 +35,7 @@ def test_a_frozen_backbone_keeps_its_pretrained_weights_while_the_head_learns(tr
     clips = read_manifest(tiny_dataset)
     manifest = write_manifest(tmp_path / "half.jsonl", clips[::2])
     cfg = load_config(None, [f"data.manifest={manifest}", f"out_dir={tmp_path}", "name=probe",
-                             "trainer.max_epochs=2", "trainer.progress_bar=false", "trainer.accelerator=cpu",
+                             "trainer.max_epochs=2", "trainer.min_steps=0", "trainer.progress_bar=false", "trainer.accelerator=cpu",
                              "model.name=cnn_small", f"model.pretrained={src}", "optim.freeze_backbone_epochs=2",
                              "data.clip_seconds=0.8", "optim.lr=3e-3", "data.batch_size=8"])
     run = train(cfg)

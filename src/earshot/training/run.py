@@ -207,6 +207,22 @@ def _quiet_lightning() -> None:
         warnings.filterwarnings("ignore", pattern)
 
 
+def scale_epochs(cfg: RunConfig, steps_per_epoch: int, n_clips: int, n_classes: int) -> RunConfig:
+    """On a small training set, enough epochs for ``trainer.min_steps`` optimizer steps."""
+    from earshot.training.baseline import small_data
+
+    t = cfg.trainer
+    if isinstance(t.limit_train_batches, int):
+        steps_per_epoch = min(steps_per_epoch, t.limit_train_batches)
+    if not t.min_steps or not small_data(n_clips, n_classes) or steps_per_epoch * t.max_epochs >= t.min_steps:
+        return cfg
+    epochs = -(-t.min_steps // max(1, steps_per_epoch))
+    log.warning("small training set (%d clips, %d steps an epoch): %d epochs instead of %d, for %d optimizer steps "
+                "(trainer.min_steps; 0 keeps the recipe's epochs)", n_clips, steps_per_epoch, epochs, t.max_epochs,
+                t.min_steps)
+    return replace(cfg, trainer=replace(t, max_epochs=epochs))
+
+
 def build_trainer(cfg: RunConfig, run: Path, task: Task, validate: bool, resumed: bool) -> Any:
     """The Lightning trainer with its checkpoints (best and last), early stopping or stages, and loggers."""
     import lightning as L
@@ -339,6 +355,8 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     t0 = time.time()
     skipped = SkipReport()
     cfg, task, splits, model, w, loaders = build_data(cfg, skipped)
+    if resume is None:
+        cfg = scale_epochs(cfg, len(loaders.train), len(loaders.train_clips), len(task.labels))
     validate = loaders.val is not None
     if resume is None:
         run = new_run_dir(cfg)
