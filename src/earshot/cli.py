@@ -213,6 +213,21 @@ def cmd_train_head(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(a: argparse.Namespace) -> int:
+    from earshot.serve.app import ServeLimits, serve
+
+    serve(a.checkpoint, a.host, a.port, ServeLimits(a.max_upload_mb, a.max_seconds, a.body_timeout))
+    return 0
+
+
+def cmd_client(a: argparse.Namespace) -> int:
+    from earshot.serve.client import post_files, table
+
+    reply = post_files(a.url, a.files)
+    _print(table(reply))
+    return 0 if reply["status"] == 200 else 1
+
+
 def cmd_download(a: argparse.Namespace) -> int:
     from earshot.models.weights import WEIGHTS, download
 
@@ -246,6 +261,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_commands(sub)
     m = sub.add_parser("models", help="list registered models", description="List the model registry.")
     m.set_defaults(fn=cmd_models)
+    sv = sub.add_parser("serve", help="an HTTP service for a checkpoint (SageMaker contract, /v1 API, /docs)",
+                        description="Serve a checkpoint over HTTP with FastAPI: GET /ping, POST /invocations (raw "
+                                    "audio bytes, SageMaker's contract), POST /v1/predict and /v1/detect (multipart "
+                                    "files), GET /v1/model; OpenAPI docs at /docs. Bad uploads get 413/415/422.")
+    sv.add_argument("checkpoint")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8080)
+    sv.add_argument("--max-upload-mb", type=float, default=20.0)
+    sv.add_argument("--max-seconds", type=float, default=600.0, help="longest audio accepted per file")
+    sv.add_argument("--body-timeout", type=float, default=30.0, help="seconds a request body may take to arrive")
+    sv.set_defaults(fn=cmd_serve)
+    cl = sub.add_parser("client", help="post files to a running `earshot serve` and print its predictions",
+                        description="The local tester: posts FILES to URL (/v1/predict or /v1/detect, whichever "
+                                    "the served checkpoint answers) and prints one line per file.")
+    cl.add_argument("url", help="e.g. http://127.0.0.1:8080")
+    cl.add_argument("files", nargs="+")
+    cl.set_defaults(fn=cmd_client)
     d = sub.add_parser("download", help="fetch published checkpoints (PANNs, VGGish) into the cache, checksum-verified",
                        description="Download published checkpoints with pooch into the cache folder ($EARSHOT_CACHE, "
                                    "else the per-user cache). Interrupted downloads resume; a file that fails its "
