@@ -214,7 +214,10 @@ def cmd_train_head(a: argparse.Namespace) -> int:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
-    from earshot.serve.app import ServeLimits, serve
+    try:
+        from earshot.serve.app import ServeLimits, serve
+    except ImportError as e:
+        raise EarshotError(f"earshot serve needs the [serve] extra: pip install -e \".[serve]\" ({e})") from None
 
     serve(a.checkpoint, a.host, a.port, ServeLimits(a.max_upload_mb, a.max_seconds, a.body_timeout))
     return 0
