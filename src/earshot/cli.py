@@ -231,6 +231,14 @@ def cmd_client(a: argparse.Namespace) -> int:
     return 0 if reply["status"] == 200 else 1
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from earshot.inference.export import export_onnx
+
+    out = a.output or str(Path(a.checkpoint).with_suffix(".onnx"))
+    print(f"wrote {export_onnx(a.checkpoint, out)} (front-end included; labels, task and settings in its metadata)")
+    return 0
+
+
 def cmd_download(a: argparse.Namespace) -> int:
     from earshot.models.weights import WEIGHTS, download
 
@@ -281,6 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("url", help="e.g. http://127.0.0.1:8080")
     cl.add_argument("files", nargs="+")
     cl.set_defaults(fn=cmd_client)
+    ex = sub.add_parser("export", help="the model, front-end included, as ONNX (waveform in, probabilities out)",
+                        description="Export a checkpoint to ONNX: input a mono waveform (batch, samples) at the "
+                                    "model's rate, both dynamic; outputs probabilities (and frame probabilities for "
+                                    "detection); labels, task state and front-end settings in the metadata.")
+    ex.add_argument("checkpoint")
+    ex.add_argument("--format", choices=["onnx"], default="onnx")
+    ex.add_argument("-o", "--output", help="default: CHECKPOINT with .onnx")
+    ex.set_defaults(fn=cmd_export)
     d = sub.add_parser("download", help="fetch published checkpoints (PANNs, VGGish) into the cache, checksum-verified",
                        description="Download published checkpoints with pooch into the cache folder ($EARSHOT_CACHE, "
                                    "else the per-user cache). Interrupted downloads resume; a file that fails its "
