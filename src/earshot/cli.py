@@ -269,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="show library logs and full tracebacks")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _add_training_commands(sub)
+    _add_small_data_commands(sub)
     _add_inference_commands(sub)
     m = sub.add_parser("models", help="list registered models", description="List the model registry.")
     m.set_defaults(fn=cmd_models)
@@ -360,6 +361,10 @@ def _add_training_commands(sub: Any) -> None:
     cv.add_argument("recipe", nargs="?")
     cv.add_argument("overrides", nargs="*", help="folds=1,2,3 and key=value config overrides")
     cv.set_defaults(fn=cmd_cv)
+
+
+def _add_small_data_commands(sub: Any) -> None:
+    """The classical baseline, frozen embeddings and heads trained on them."""
     bl = sub.add_parser("baseline", help="the log-mel statistics + logistic regression baseline on a recipe's data",
                         description="Per-band log-mel statistics (mean, std, max, std of deltas) and a logistic "
                                     "regression, trained in seconds on the recipe's training (+ validation) clips and "

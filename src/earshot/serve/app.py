@@ -135,28 +135,85 @@ def decode_upload(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
     return x, sr
 
 
+def run_model(pred: Any, x: np.ndarray, sr: int, name: str, verb: str) -> dict[str, Any]:
+    """One file through the predictor: decoded labels and probabilities, or events."""
+    if verb == "detect":
+        return pred.detect_array(x, sr, source=name).to_dict()
+    p = pred.predict_array(x, sr, source=name)
+    return {**p.to_dict(), "probabilities": [round(float(v), 6) for v in p.probs]}
+
+
+def describe_model(pred: Any) -> dict[str, Any]:
+    """What ``GET /v1/model`` answers."""
+    from earshot import __version__
+
+    task = pred.task
+    return {"labels": getattr(task, "out_labels", task.labels), "task": task.name, "model": pred.model.name,
+            "verb": task.verb, "sample_rate": pred.sample_rate, "frontend": pred.model.describe()["frontend"],
+            "window_seconds": pred.win / pred.sample_rate, "earshot_version": __version__}
+
+
+class Service:
+    """The predictor behind the routes: one request at a time in the model, uploads decoded off the
+    event loop."""
+
+    def __init__(self, pred: Any, limits: ServeLimits):
+        self.pred = pred
+        self.task = pred.task
+        self.limits = limits
+        self.lock = threading.Lock()
+
+    def _run(self, x: np.ndarray, sr: int, name: str, verb: str) -> dict[str, Any]:
+        with self.lock:
+            return run_model(self.pred, x, sr, name, verb)
+
+    async def one(self, data: bytes, name: str, verb: str) -> dict[str, Any]:
+        x, sr = await asyncio.to_thread(decode_upload, data, self.limits.max_seconds)
+        return await asyncio.to_thread(self._run, x, sr, name, verb)
+
+    async def invocations(self, request: Request) -> dict[str, Any]:
+        ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if ctype not in AUDIO_TYPES:
+            raise HTTPException(415, f"content type {ctype or 'none'!r} is not audio; send the file's bytes as one of "
+                                     f"{sorted(AUDIO_TYPES)}")
+        out = await self.one(await request.body(), "body", self.task.verb)
+        if self.task.verb == "detect":
+            return out
+        return {"labels": self.pred.labels, "probabilities": out["probabilities"], "top": out["top"],
+                "notes": out["notes"]}
+
+    async def files(self, files: list[UploadFile], verb: str) -> Any:
+        if self.task.verb != verb:
+            raise HTTPException(422, f"this is a {self.task.name} checkpoint: POST /v1/{self.task.verb}")
+        if not files:
+            raise HTTPException(422, "no files in the upload (multipart field 'files')")
+        if len(files) > self.limits.max_files:
+            raise HTTPException(413, f"{len(files)} files is over the limit of {self.limits.max_files} per request")
+        results = []
+        for f in files:
+            name = os.path.basename(f.filename or "upload")[:200]  # echoed back only, never a path
+            try:
+                results.append({**await self.one(await f.read(), name, verb), "file": name})
+            except AudioError as e:
+                results.append({"file": name, "error": e.reason})
+        if all("error" in r for r in results):
+            return JSONResponse({"detail": "no upload could be decoded", "results": results}, status_code=422)
+        return {"results": results}
+
+
 def create_app(checkpoint: str | Path, limits: ServeLimits | None = None, device: str | None = None) -> Any:
     """The FastAPI app serving ``checkpoint``."""
     from earshot import __version__
     from earshot.inference.predictor import Predictor
 
     limits = limits or ServeLimits()
-    pred = Predictor.load(checkpoint, device)
-    lock = threading.Lock()
-    task = pred.task
+    svc = Service(Predictor.load(checkpoint, device), limits)
     app = FastAPI(title="earshot", version=__version__,
-                  description=f"{task.name} with {pred.model.name}: {len(pred.labels)} labels")
+                  description=f"{svc.task.name} with {svc.pred.model.name}: {len(svc.pred.labels)} labels")
 
     @app.exception_handler(EarshotError)
     async def earshot_error(request: Any, exc: EarshotError) -> JSONResponse:  # bad input: never a 500
         return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    def run(x: np.ndarray, sr: int, name: str, verb: str) -> dict[str, Any]:
-        with lock:
-            if verb == "detect":
-                return pred.detect_array(x, sr, source=name).to_dict()
-            p = pred.predict_array(x, sr, source=name)
-        return {**p.to_dict(), "probabilities": [round(float(v), 6) for v in p.probs]}
 
     @app.get("/ping")
     def ping() -> dict[str, str]:
@@ -164,51 +221,19 @@ def create_app(checkpoint: str | Path, limits: ServeLimits | None = None, device
 
     @app.get("/v1/model")
     def model_info() -> dict[str, Any]:
-        labels = getattr(task, "out_labels", task.labels)
-        return {"labels": labels, "task": task.name, "model": pred.model.name, "verb": task.verb,
-                "sample_rate": pred.sample_rate, "frontend": pred.model.describe()["frontend"],
-                "window_seconds": pred.win / pred.sample_rate, "earshot_version": __version__}
+        return describe_model(svc.pred)
 
     @app.post("/invocations")
     async def invocations(request: Request) -> dict[str, Any]:
-        ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-        if ctype not in AUDIO_TYPES:
-            raise HTTPException(415, f"content type {ctype or 'none'!r} is not audio; send the file's bytes as one of "
-                                     f"{sorted(AUDIO_TYPES)}")
-        data = await request.body()
-        x, sr = await asyncio.to_thread(decode_upload, data, limits.max_seconds)
-        out = await asyncio.to_thread(run, x, sr, "body", task.verb)
-        if task.verb == "detect":
-            return out
-        return {"labels": pred.labels, "probabilities": out["probabilities"], "top": out["top"],
-                "notes": out["notes"]}
-
-    async def files_endpoint(files: list[UploadFile], verb: str) -> dict[str, Any]:
-        if task.verb != verb:
-            raise HTTPException(422, f"this is a {task.name} checkpoint: POST /v1/{task.verb}")
-        if not files:
-            raise HTTPException(422, "no files in the upload (multipart field 'files')")
-        if len(files) > limits.max_files:
-            raise HTTPException(413, f"{len(files)} files is over the limit of {limits.max_files} per request")
-        results = []
-        for f in files:
-            name = os.path.basename(f.filename or "upload")[:200]  # echoed back only, never a path
-            try:
-                x, sr = await asyncio.to_thread(decode_upload, await f.read(), limits.max_seconds)
-                results.append({**await asyncio.to_thread(run, x, sr, name, verb), "file": name})
-            except AudioError as e:
-                results.append({"file": name, "error": e.reason})
-        if all("error" in r for r in results):
-            return JSONResponse({"detail": "no upload could be decoded", "results": results}, status_code=422)
-        return {"results": results}
+        return await svc.invocations(request)
 
     @app.post("/v1/predict")
     async def predict(files: list[UploadFile] = File(default=[])) -> Any:
-        return await files_endpoint(files, "predict")
+        return await svc.files(files, "predict")
 
     @app.post("/v1/detect")
     async def detect(files: list[UploadFile] = File(default=[])) -> Any:
-        return await files_endpoint(files, "detect")
+        return await svc.files(files, "detect")
 
     app.add_middleware(LimitBody, limits=limits)
     return app
