@@ -71,15 +71,29 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
-def _run_over_files(a: argparse.Namespace, verb: str, write: Any) -> int:
-    """Load the checkpoint for ``verb`` (naming the right verb for another task's checkpoint), expand
-    the inputs, and stream ``write(predictor, files, out)`` to ``--output`` or stdout."""
-    from earshot.inference.predictor import Predictor, list_audio
+def _load_for(a: argparse.Namespace, verb: str) -> Any:
+    """The predictor for ``--backend`` (a checkpoint in PyTorch, or an exported .onnx), checked to
+    make ``verb``'s outputs (naming the right verb for another task's model)."""
+    if getattr(a, "backend", "torch") == "onnx" or str(a.checkpoint).endswith(".onnx"):
+        from earshot.inference.onnx_backend import OnnxPredictor
 
-    pred = Predictor.load(a.checkpoint, a.device)
+        pred: Any = OnnxPredictor(a.checkpoint)
+    else:
+        from earshot.inference.predictor import Predictor
+
+        pred = Predictor.load(a.checkpoint, a.device)
     if pred.task.verb != verb:
         raise EarshotError(f"{a.checkpoint} is a {pred.task.name} model: use `earshot {pred.task.verb} "
                            f"{a.checkpoint} FILES` for its outputs")
+    return pred
+
+
+def _run_over_files(a: argparse.Namespace, verb: str, write: Any) -> int:
+    """Load the model for ``verb``, expand the inputs, and stream ``write(predictor, files, out)``
+    to ``--output`` or stdout."""
+    from earshot.audio.io import list_audio
+
+    pred = _load_for(a, verb)
     files = list_audio(a.inputs)
     if not files:
         raise EarshotError(f"no audio files found in {a.inputs}")
@@ -97,8 +111,11 @@ def _run_over_files(a: argparse.Namespace, verb: str, write: Any) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from earshot.inference.writers import write_predictions_stream
+    from earshot.inference.writers import write_predictions_stream, write_windows_stream
 
+    if a.window is not None or a.hop is not None:  # per-window scores with start and end times
+        return _run_over_files(a, "predict", lambda pred, files, out: write_windows_stream(
+            pred.window_files(files, a.window, a.hop), out, a.format, pred, sys.stderr, a.top_k))
     return _run_over_files(a, "predict", lambda pred, files, out: write_predictions_stream(
         pred.predict_files(files, a.top_k), out, a.format, pred, sys.stderr, a.top_k))
 
@@ -107,7 +124,7 @@ def cmd_detect(a: argparse.Namespace) -> int:
     from earshot.inference.writers import write_detections_stream
 
     return _run_over_files(a, "detect", lambda pred, files, out: write_detections_stream(
-        pred.detect_files(files), out, a.format, pred, sys.stderr))
+        pred.detect_files(files, a.window, a.hop), out, a.format, pred, sys.stderr))
 
 
 def cmd_synthesize(a: argparse.Namespace) -> int:
@@ -402,6 +419,18 @@ def _add_small_data_commands(sub: Any) -> None:
     th.set_defaults(fn=cmd_train_head)
 
 
+def _add_backend_args(p: Any, window_help: str) -> None:
+    """--device, --backend, --window and --hop of predict and detect."""
+    p.add_argument("--device", help="torch device (default: cuda when available)")
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="onnx: CHECKPOINT is a model from `earshot export`, run on ONNX Runtime without torch "
+                        "(a .onnx path picks it too)")
+    p.add_argument("--window", type=float, metavar="SECONDS", help=f"window length; {window_help} "
+                                                                   "(default: the model's own window)")
+    p.add_argument("--hop", type=float, metavar="SECONDS", help="seconds between window starts (default: the "
+                                                                "window, or the model's hop)")
+
+
 def _add_inference_commands(sub: Any) -> None:
     """evaluate, predict, detect, submit, report."""
     e = sub.add_parser("evaluate", help="the task's metrics and plots for a checkpoint on a manifest",
@@ -417,15 +446,16 @@ def _add_inference_commands(sub: Any) -> None:
 
     pp = sub.add_parser("predict", help="top-k labels (or the tags above threshold) for audio files or folders",
                         description="Predict files of any length, sample rate and channel count: audio is "
-                                    "resampled and mixed down to what the checkpoint expects. A bad file gets a "
-                                    "one-line error and the others are still predicted.")
+                                    "streamed block by block, resampled and mixed down to what the checkpoint "
+                                    "expects, so an hour-long file needs no more memory than a short one. A bad "
+                                    "file gets a one-line error and the others are still predicted.")
     pp.add_argument("checkpoint")
     pp.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     pp.add_argument("--top-k", type=int, help="labels per file (default: 3 for classification; every tag above "
                                                "its threshold for tagging)")
     pp.add_argument("--format", choices=("table", "csv", "json"), default="table")
     pp.add_argument("-o", "--output", help="write predictions to this file instead of stdout")
-    pp.add_argument("--device")
+    _add_backend_args(pp, "each window's scores (start, end, one column per label) instead of one row per file")
     pp.set_defaults(fn=cmd_predict)
 
     dt = sub.add_parser("detect", help="sound events in audio files or folders, as a DCASE event list",
@@ -437,7 +467,7 @@ def _add_inference_commands(sub: Any) -> None:
     dt.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     dt.add_argument("--format", choices=("tsv", "json"), default="tsv")
     dt.add_argument("-o", "--output", help="write events to this file instead of stdout")
-    dt.add_argument("--device")
+    _add_backend_args(dt, "the detector's window length (its frames still stitch into one timeline)")
     dt.set_defaults(fn=cmd_detect)
 
     sb = sub.add_parser("submit", help="write a Kaggle submission (fname,label with top-3 labels)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -146,6 +147,74 @@ def load_audio(
     return x, sr
 
 
+class AudioStream:
+    """A file decoded block by block, mixed to mono and resampled as it goes, so a recording of any
+    length is read in bounded memory: ``for block in stream_audio(path, 16000): ...``.
+
+    Blocks come from soundfile; resampling uses soxr's streaming resampler (``ResampleStream``),
+    whose state carries across blocks. ``channels``, ``source_rate`` and ``frames`` describe the
+    file; ``samples`` counts what has been yielded so far at ``sample_rate``.
+    """
+
+    def __init__(self, path: str | Path, sample_rate: int | None = None, block_seconds: float = 30.0):
+        self.path = _open_checked(path)
+        try:
+            self._file = sf.SoundFile(str(self.path))
+        except Exception as e:
+            raise AudioError(self.path, f"not a readable audio file ({_short(e)})") from None
+        self.source_rate = int(self._file.samplerate)
+        self.channels = int(self._file.channels)
+        self.frames = int(self._file.frames)
+        self.sample_rate = sample_rate or self.source_rate
+        self.block = max(1, int(block_seconds * self.source_rate))
+        self.samples = 0
+
+    def __enter__(self) -> "AudioStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def notes(self) -> list[str]:
+        """What the stream changes, in the words :class:`Predictor` uses."""
+        out = [f"mixed {self.channels} channels down to mono"] if self.channels > 1 else []
+        if self.source_rate != self.sample_rate:
+            out.append(f"resampled {self.source_rate} Hz -> {self.sample_rate} Hz")
+        return out
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        rs = (soxr.ResampleStream(self.source_rate, self.sample_rate, 1, dtype="float32", quality="HQ")
+              if self.source_rate != self.sample_rate else None)
+        read = 0
+        try:
+            while True:
+                try:
+                    x = self._file.read(self.block, dtype="float32", always_2d=True)
+                except Exception as e:
+                    raise AudioError(self.path, f"decoding failed after {read} frames ({_short(e)})") from None
+                last = len(x) < self.block
+                if len(x) and not np.isfinite(x).all():
+                    raise AudioError(self.path, f"holds NaN or inf samples (in the block at {read / self.source_rate:.1f} s)")
+                read += len(x)
+                y = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
+                if rs is not None:
+                    y = rs.resample_chunk(np.ascontiguousarray(y), last=last)
+                if len(y):
+                    self.samples += len(y)
+                    yield y
+                if last:
+                    break
+        finally:
+            self._file.close()
+        if read == 0:
+            raise AudioError(self.path, "zero-length audio (no samples)")
+
+
+def stream_audio(path: str | Path, sample_rate: int | None = None, block_seconds: float = 30.0) -> AudioStream:
+    """Mono float32 blocks of ``path`` at ``sample_rate`` (see :class:`AudioStream`)."""
+    return AudioStream(path, sample_rate, block_seconds)
+
+
 def fix_length(x: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
     """Crop ``x`` (last axis) to ``length`` samples from ``offset``, zero-padding where it runs out."""
     out = np.zeros(x.shape[:-1] + (length,), dtype=x.dtype)
@@ -155,4 +224,15 @@ def fix_length(x: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
     else:  # negative offset: the clip starts inside the window
         seg = x[..., : max(0, length + offset)]
         out[..., -offset : -offset + seg.shape[-1]] = seg
+    return out
+
+
+def list_audio(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand folders into their audio files (recursively); files are kept as given."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS))
+        else:
+            out.append(p)
     return out

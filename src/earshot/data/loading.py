@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 
 from earshot.audio.io import fix_length, load_audio, probe_audio
 from earshot.data.manifest import Clip, SkipReport
+from earshot.data.windows import pool_windows, stitch_clips, stitch_frames, window_starts  # noqa: F401 (re-exported)
 from earshot.errors import AudioError, DataError
 
 log = logging.getLogger(__name__)
@@ -162,16 +163,6 @@ def balanced_sampler(keys: Sequence[Sequence[str]], seed: int = 0) -> torch.util
                                                   generator=torch.Generator().manual_seed(seed))
 
 
-def window_starts(n: int, win: int, hop: int) -> list[int]:
-    """Start samples of windows of ``win`` every ``hop`` covering ``n`` samples (at least one)."""
-    if n <= win:
-        return [0]
-    starts = list(range(0, n - win + 1, hop))
-    if starts[-1] + win < n:  # cover the tail
-        starts.append(n - win)
-    return starts
-
-
 def seed_worker(worker_id: int) -> None:
     """``worker_init_fn``: each loader worker draws from its own generator, seeded by torch's
     per-worker seed (itself derived from the run's seed), so workers never repeat each other."""
@@ -248,50 +239,3 @@ class WindowDataset(Dataset):
 def collate_windows(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Concatenate the windows of several clips; ``target`` keeps one row per clip."""
     return {k: torch.cat([it[k] for it in items]) for k in items[0]}
-
-
-def stitch_frames(frames: Sequence[np.ndarray], starts: Sequence[int], sample_rate: int, frame_hop: float,
-                  n_samples: int) -> np.ndarray:
-    """One clip's frame probabilities ``(T, C)`` from its windows' ``(T', C)`` frames: each window's
-    frames are placed at its start time and overlapping frames are averaged; frames past the end of
-    the clip (window padding) are dropped."""
-    n_total = max(1, int(math.ceil(n_samples / sample_rate / frame_hop - 1e-6)))
-    c = frames[0].shape[1]
-    acc = np.zeros((n_total, c), np.float64)
-    count = np.zeros(n_total, np.float64)
-    for f, s in zip(frames, starts):
-        i0 = int(round(s / sample_rate / frame_hop))
-        n = max(0, min(len(f), n_total - i0))
-        acc[i0 : i0 + n] += f[:n]
-        count[i0 : i0 + n] += 1
-    out = acc / np.maximum(count, 1)[:, None]
-    covered = np.flatnonzero(count > 0)
-    if len(covered) and covered[-1] < n_total - 1:  # the clip's last partial frame: repeat the one before
-        out[covered[-1] + 1 :] = out[covered[-1]]
-    return out
-
-
-def stitch_clips(frames: Sequence[np.ndarray], starts: np.ndarray, clip_index: np.ndarray, clips: Sequence[Clip],
-                 sample_rate: int, frame_hop: float) -> list[np.ndarray]:
-    """Each clip's timeline ``(T, C)`` (:func:`stitch_frames`) from the frames ``(T', C)`` of all
-    windows, their start samples and which clip each belongs to."""
-    out = []
-    for ci, c in enumerate(clips):
-        w = np.flatnonzero(clip_index == ci)
-        n = max(1, int(math.ceil(c.duration * sample_rate - 1e-6)))
-        out.append(stitch_frames([frames[i] for i in w], starts[w], sample_rate, frame_hop, n))
-    return out
-
-
-def pool_windows(probs: np.ndarray, clip_index: np.ndarray, n_clips: int, how: str = "mean") -> np.ndarray:
-    """Combine window probabilities ``(W, C)`` into clip probabilities ``(n_clips, C)``."""
-    out = np.zeros((n_clips, probs.shape[1]), np.float64)
-    if how == "mean":
-        np.add.at(out, clip_index, probs)
-        out /= np.maximum(np.bincount(clip_index, minlength=n_clips), 1)[:, None]
-    elif how == "max":
-        out[:] = -np.inf
-        np.maximum.at(out, clip_index, probs)
-    else:
-        raise DataError("config", f"unknown eval pooling {how!r} (mean or max)")
-    return out

@@ -1,5 +1,18 @@
-"""Inference from a checkpoint."""
+"""Inference from a checkpoint (PyTorch) or an exported model (ONNX Runtime).
 
-from earshot.inference.predictor import Prediction, Predictor, list_audio, load
+The names below load on first use, so ``earshot.inference.onnx_backend`` runs without torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Prediction", "Predictor", "list_audio", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from earshot.inference import predictor
+
+        return getattr(predictor, name)
+    raise AttributeError(name)

@@ -66,9 +66,11 @@ def export_onnx(checkpoint: str | Path, out: str | Path, min_seconds: float | No
                                f"{str(e).splitlines()[0][:300]}") from None
     prog.save(str(out))
     m = onnx.load(str(out))
-    meta = {"labels": json.dumps(getattr(ck.task, "out_labels", ck.task.labels)),
+    meta = {"labels": json.dumps(ck.task.labels),  # the rows of `probabilities` (a merge maps them in `task`)
             "task": json.dumps(ck.task.describe()), "model": json.dumps(model.describe()),
             "inference": json.dumps(ck.meta["inference"]), "sample_rate": str(sr), "earshot_version": __version__,
+            "frame_hop": repr(float(model.frame_hop_seconds)), "min_samples": str(shortest),
+            "fixed_input": "true" if model.input_samples is not None else "false",
             "input": f"mono waveform (batch, samples) at {sr} Hz, samples >= {shortest}"}
     del m.metadata_props[:]
     for k, v in meta.items():

@@ -3,63 +3,26 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from earshot.audio.io import AUDIO_EXTENSIONS, fix_length, load_audio, resample, to_mono
+from earshot.audio.io import list_audio, load_audio  # noqa: F401 (list_audio re-exported)
 from earshot.checkpoint import load_checkpoint
-from earshot.data.loading import (AudioReader, WindowDataset, check_clips, collate_windows, pool_windows,
-                                  stitch_clips, stitch_frames, window_starts)
+from earshot.data.loading import AudioReader, WindowDataset, check_clips, collate_windows
 from earshot.data.manifest import Clip, SkipReport
-from earshot.errors import AudioError, DataError, EarshotError
+from earshot.data.windows import pool_windows, stitch_clips
+from earshot.errors import DataError
+from earshot.inference.results import Detection, Prediction, WindowScores
+from earshot.inference.windowed import WindowedInference
 from earshot.tasks import Task
 
 
-@dataclass
-class Prediction:
-    """What the task decoded for one input (top-k labels, or the tags above their thresholds), plus
-    the full probability vector and any notes."""
-
-    source: str
-    top: list[tuple[str, float]]
-    probs: np.ndarray
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def label(self) -> str | None:
-        """The most probable decoded label (None when a tagger finds no tag above its threshold)."""
-        return self.top[0][0] if self.top else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"file": self.source, "top": [{"label": lab, "score": round(s, 6)} for lab, s in self.top],
-                "notes": self.notes}
-
-
-@dataclass
-class Detection:
-    """Events found in one input: ``(onset, offset, label, confidence)``, the clip's tag
-    probabilities ``(C,)`` and frame probabilities ``(T, C)`` every ``hop`` seconds."""
-
-    source: str
-    events: list[tuple[float, float, str, float]]
-    probs: np.ndarray
-    frames: np.ndarray
-    hop: float
-    duration: float
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"file": self.source, "duration": round(self.duration, 3),
-                "events": [{"onset": on, "offset": off, "label": lab, "confidence": conf}
-                           for on, off, lab, conf in self.events], "notes": self.notes}
-
-
-class Predictor:
-    """Windowed inference with a trained model; build with :meth:`load` or :func:`earshot.load`."""
+class Predictor(WindowedInference):
+    """Windowed inference with a trained model in PyTorch; build with :meth:`load` or
+    :func:`earshot.load`. Files of any length are streamed (see :mod:`earshot.inference.windowed`)."""
 
     def __init__(self, model: torch.nn.Module, task: Task, meta: dict[str, Any], device: str | None = None,
                  batch_size: int = 64):
@@ -73,15 +36,13 @@ class Predictor:
         self.win = int(round(inf["clip_seconds"] * self.sample_rate))
         self.hop = max(1, int(round(inf["hop_seconds"] * self.sample_rate)))
         self.pooling: str = inf["pooling"]
+        self.fixed_input = model.input_samples is not None
+        self.min_samples = max(1, model.input.min_samples)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "Predictor":
         ck = load_checkpoint(path)
         return cls(ck.model, ck.task, ck.meta, device)
-
-    @property
-    def labels(self) -> list[str]:
-        return self.task.labels
 
     @property
     def frame_hop(self) -> float:
@@ -99,75 +60,8 @@ class Predictor:
         frames = self.task.frame_probabilities(out).cpu().numpy() if self.task.frame_outputs else None
         return self.task.probabilities(out).cpu().numpy(), frames
 
-    def _prepare(self, x: np.ndarray, sample_rate: int, source: str) -> tuple[np.ndarray, list[str]]:
-        """Mono at the model's rate, with a note for each change."""
-        notes = []
-        if x.ndim == 2:
-            notes.append(f"mixed {x.shape[0]} channels down to mono")
-            x = to_mono(x)
-        if sample_rate != self.sample_rate:
-            notes.append(f"resampled {sample_rate} Hz -> {self.sample_rate} Hz")
-            x = resample(x, sample_rate, self.sample_rate)
-        if len(x) == 0:
-            raise AudioError(source, "zero-length audio (no samples)")
-        return x, notes
-
-    def predict_array(self, x: np.ndarray, sample_rate: int, top_k: int | None = None, source: str = "<array>") -> Prediction:
-        """Predict a waveform ``(N,)`` or ``(C, N)`` at ``sample_rate``."""
-        x, notes = self._prepare(np.asarray(x, np.float32), sample_rate, source)
-        starts = window_starts(len(x), self.win, self.hop)
-        probs = []
-        for i in range(0, len(starts), self.batch_size):
-            chunk = np.stack([fix_length(x, self.win, s) for s in starts[i : i + self.batch_size]])
-            probs.append(self._window_probs(torch.from_numpy(chunk)))
-        p = np.concatenate(probs)
-        clip = pool_windows(p, np.zeros(len(p), np.int64), 1, self.pooling)[0]
-        return Prediction(source, self.task.decode(clip, top_k), clip, notes)
-
-    def predict(self, path: str | Path, top_k: int | None = None) -> Prediction:
-        """Predict one audio file; raises :class:`AudioError` for a bad file."""
-        x, sr = load_audio(path, None, mono=False)
-        return self.predict_array(x if x.shape[0] > 1 else x[0], sr, top_k, str(path))
-
-    def predict_files(self, paths: Sequence[str | Path], top_k: int | None = None) -> Iterator[Prediction | AudioError]:
-        """Predict many files; a bad file yields its :class:`AudioError` and the rest go on."""
-        for p in paths:
-            try:
-                yield self.predict(p, top_k)
-            except AudioError as e:
-                yield e
-
-    def detect_array(self, x: np.ndarray, sample_rate: int, source: str = "<array>") -> "Detection":
-        """Events in a waveform ``(N,)`` or ``(C, N)`` of any length: sliding windows, frames
-        stitched into one timeline, so an event that spans two windows comes out once."""
-        if not self.task.frame_outputs:
-            raise EarshotError(f"this checkpoint is a {self.task.name} model: use `earshot {self.task.verb}` "
-                               "(detection needs a detection checkpoint)")
-        x, notes = self._prepare(np.asarray(x, np.float32), sample_rate, source)
-        starts = window_starts(len(x), self.win, self.hop)
-        probs, frames = [], []
-        for i in range(0, len(starts), self.batch_size):
-            chunk = np.stack([fix_length(x, self.win, s) for s in starts[i : i + self.batch_size]])
-            p, f = self._window_outputs(torch.from_numpy(chunk))
-            probs.append(p)
-            frames.extend(f)
-        clip = pool_windows(np.concatenate(probs), np.zeros(len(starts), np.int64), 1, self.pooling)[0]
-        timeline = stitch_frames(frames, starts, self.sample_rate, self.frame_hop, len(x))
-        return Detection(source, self.task.events(timeline, self.frame_hop, clip), clip, timeline, self.frame_hop,
-                         len(x) / self.sample_rate, notes)
-
-    def detect(self, path: str | Path) -> "Detection":
-        """Events in one audio file; raises :class:`AudioError` for a bad file."""
-        x, sr = load_audio(path, None, mono=False)
-        return self.detect_array(x if x.shape[0] > 1 else x[0], sr, str(path))
-
-    def detect_files(self, paths: Sequence[str | Path]) -> Iterator["Detection | AudioError"]:
-        """Detect events in many files; a bad file yields its :class:`AudioError` and the rest go on."""
-        for p in paths:
-            try:
-                yield self.detect(p)
-            except AudioError as e:
-                yield e
+    def window_outputs(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._window_outputs(torch.from_numpy(np.ascontiguousarray(windows)))
 
     def predict_clips(self, clips: Sequence[Clip], skipped: SkipReport | None = None) -> tuple[np.ndarray, list[Clip]]:
         """Pooled probabilities ``(N, C)`` for manifest clips that can be read; the rest go to ``skipped``."""
@@ -268,20 +162,9 @@ def write_event_pictures(pred: Predictor, clips: Sequence[Clip], frames: Sequenc
     return files
 
 
-def list_audio(paths: Sequence[str | Path]) -> list[Path]:
-    """Expand folders into their audio files (recursively); files are kept as given."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS))
-        else:
-            out.append(p)
-    return out
-
-
 def load(path: str | Path, device: str | None = None) -> Predictor:
     """``earshot.load("run/checkpoints/best.ckpt").predict("dog.wav")``."""
     return Predictor.load(path, device)
 
 
-__all__ = ["Detection", "Prediction", "Predictor", "list_audio", "load"]
+__all__ = ["Detection", "Prediction", "Predictor", "WindowScores", "list_audio", "load"]

@@ -12,7 +12,8 @@ import numpy as np
 from earshot.errors import AudioError
 
 
-def _readable(results: Iterable[Any], predictor: Any, err: IO[str], failures: list[AudioError]) -> Iterator[Any]:
+def _readable(results: Iterable[Any], predictor: Any, err: IO[str], failures: list[AudioError],
+              notes: bool = True) -> Iterator[Any]:
     """The results that are not errors; each :class:`AudioError` goes to ``err`` and ``failures``,
     and each result's notes (resampled, mixed down) to ``err``."""
     for r in results:
@@ -20,7 +21,7 @@ def _readable(results: Iterable[Any], predictor: Any, err: IO[str], failures: li
             failures.append(r)
             print(f"error: {r}", file=err)
             continue
-        for note in r.notes:
+        for note in (r.notes if notes else []):
             print(f"note: {r.source}: {note} (the model expects {predictor.sample_rate} Hz mono)", file=err)
         yield r
 
@@ -51,6 +52,29 @@ def write_predictions_stream(results: Iterable[Any], out: IO[str], fmt: str, pre
     if fmt == "json":
         json.dump(rows, out, indent=2)
         out.write("\n")
+    return len(failures)
+
+
+def write_windows_stream(results: Iterable[Any], out: IO[str], fmt: str, predictor: Any, err: IO[str],
+                         top_k: int | None = None) -> int:
+    """Write each window's :class:`~earshot.inference.results.WindowScores` as it comes: CSV with
+    ``file,start,end`` and one column per label, JSON lines (one object per window: the file can be
+    hours long, so nothing is held back), or a table of each window's decoded labels. Returns how
+    many files failed."""
+    labels = predictor.labels
+    writer = csv.writer(out) if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(["file", "start", "end"] + list(labels))
+    failures: list[AudioError] = []
+    for r in _readable(results, predictor, err, failures, notes=False):
+        if writer is not None:
+            writer.writerow([r.source, f"{r.start:.3f}", f"{r.end:.3f}"] + [f"{v:.4f}" for v in r.probs])
+        elif fmt == "json":
+            out.write(json.dumps({"file": r.source, "start": round(r.start, 3), "end": round(r.end, 3),
+                                  "scores": {lab: round(float(v), 6) for lab, v in zip(labels, r.probs)}}) + "\n")
+        else:
+            shown = "  ".join(f"{lab} ({s:.3f})" for lab, s in predictor.task.decode(r.probs, top_k)) or "-"
+            print(f"{r.source}\t{r.start:9.3f}\t{r.end:9.3f}\t{shown}", file=out)
     return len(failures)
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
-import torch
 
 from earshot.data.manifest import Clip, SkipReport
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,18 @@ softmax temperature fitted on validation (calibration; it never changes the arg-
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from earshot.data.manifest import Clip, SkipReport
 from earshot.errors import ConfigError
 from earshot.metrics.calibration import expected_calibration_error, fit_temperature, nll, rescale
 from earshot.metrics.classification import classification_report
 from earshot.tasks.base import ClipScoring, Crop
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ClassificationTask(ClipScoring):
@@ -115,6 +116,9 @@ class ClassificationTask(ClipScoring):
 
     def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Cross-entropy, weighted per clip by ``batch['weight']`` (B,) when present."""
+        import torch
+        from torch.nn import functional as F
+
         logits = outputs["clip_logits"].float()  # (B, C)
         target = batch["target"]
         if self.merge:  # evaluation clips labelled with an output class have no fine target: left out

@@ -17,17 +17,19 @@ parameters live in the checkpoint and are tuned on the validation clips.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from earshot.data.manifest import Clip, SkipReport
 from earshot.errors import ConfigError
 from earshot.tasks.base import Crop
 from earshot.tasks.events import DecodeParams, decode_events, event_roll
 from earshot.tasks.tagging import TaggingTask
+
+if TYPE_CHECKING:
+    import torch
+
 
 KINDS = ("weak", "strong", "unlabelled")
 NO_TAG = "(no event)"
@@ -122,6 +124,9 @@ class DetectionTask(TaggingTask):
         """Clip-wise BCE on weak clips; on strong clips, frame-wise BCE plus clip-wise BCE against the
         crop's tags (or clip-wise only, with ``strong_loss='clip'``); nothing on unlabelled clips.
         Averaged over the labelled clips of the batch, weighted by ``weight``."""
+        import torch
+        from torch.nn import functional as F
+
         clip_logits = outputs["clip_logits"].float()  # (B, C)
         target = batch["target"].float()
         clip_loss = F.binary_cross_entropy_with_logits(clip_logits, target, reduction="none").mean(1)  # (B,)
@@ -249,6 +254,8 @@ class DetectionTask(TaggingTask):
 
 def _align(frame_target: torch.Tensor, n: int) -> torch.Tensor:
     """Frame targets ``(B, T, C)`` resampled (nearest) to the model's ``n`` frames."""
+    from torch.nn import functional as F
+
     if frame_target.shape[1] == n:
         return frame_target
     return F.interpolate(frame_target.transpose(1, 2), size=n, mode="nearest").transpose(1, 2)

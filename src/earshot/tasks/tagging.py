@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from earshot.data.manifest import Clip, SkipReport
 from earshot.metrics.tagging import tagging_report, tune_thresholds
 from earshot.tasks.base import ClipScoring, Crop
+
+if TYPE_CHECKING:
+    import torch
+
 
 NO_TAG = "(no tag)"  # the sampling key of an all-negative clip
 
@@ -31,7 +33,7 @@ class TaggingTask(ClipScoring):
         self.thresholds = np.asarray(thresholds if thresholds is not None else [threshold] * len(self.labels),
                                      np.float64)
         self.pos_weight_mode = pos_weight if isinstance(pos_weight, str) else "given"
-        self.pos_weight = None if isinstance(pos_weight, str) else torch.tensor(list(pos_weight), dtype=torch.float32)
+        self.pos_weight = None if isinstance(pos_weight, str) else np.asarray(list(pos_weight), np.float32)
         self.tune_thresholds = tune_thresholds
 
     def admit(self, clips: Sequence[Clip], where: str, skipped: SkipReport) -> list[Clip]:
@@ -64,12 +66,15 @@ class TaggingTask(ClipScoring):
         for c in train:
             pos[[self.index[lab] for lab in c.labels]] += 1
         w = (len(train) - pos) / np.maximum(pos, 1)
-        self.pos_weight = torch.tensor(np.clip(w, 1.0, 100.0), dtype=torch.float32)
+        self.pos_weight = np.clip(w, 1.0, 100.0).astype(np.float32)
 
     def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Binary cross-entropy per class, weighted per clip by ``batch['weight']`` when present."""
+        import torch
+        from torch.nn import functional as F
+
         logits = outputs["clip_logits"].float()  # (B, C)
-        pw = self.pos_weight.to(logits.device) if self.pos_weight is not None else None
+        pw = torch.as_tensor(self.pos_weight, device=logits.device) if self.pos_weight is not None else None
         per = F.binary_cross_entropy_with_logits(logits, batch["target"].float(), pos_weight=pw,
                                                  reduction="none").mean(1)
         w = batch.get("weight")
