@@ -69,3 +69,47 @@ def trained_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) ->
                              "trainer.progress_bar=false", "trainer.accelerator=cpu", "model.name=cnn_small",
                              "data.clip_seconds=0.8", "optim.lr=3e-3", "data.batch_size=8"])
     return train(cfg)
+
+
+@pytest.fixture(scope="session")
+def scenes(tmp_path_factory) -> Path:
+    """Train/val/test scenes of two tonal classes over noise; some clips weak or unlabelled."""
+    from dataclasses import replace
+
+    from earshot.data.manifest import read_manifest, write_manifest
+    from earshot.data.soundscapes import SceneSpec, synthesize
+
+    SR = 16000
+    root = tmp_path_factory.mktemp("sed")
+    for cls, f in (("beep", 1500.0), ("hum", 220.0)):
+        for i in range(3):
+            write_wav(root / "fg" / cls / f"{cls}{i}.wav", tone(SR, 0.4 + 0.2 * i, f))
+    rng = np.random.default_rng(0)
+    write_wav(root / "bg" / "room.wav", (0.03 * rng.standard_normal(SR * 20)).astype(np.float32))
+    clips = []
+    for split, n, seed in (("train", 48, 0), ("val", 12, 1), ("test", 8, 2)):
+        spec = SceneSpec(n_clips=n, clip_seconds=3.0, sample_rate=SR, ebr_db=(6.0, 12.0), events_per_minute=(40, 60),
+                         prefix=split, split=split, seed=seed)
+        clips += read_manifest(synthesize(root / "fg", root / "bg", root / split, spec))
+    train_clips = [c for c in clips if c.split == "train"]
+    for c in train_clips[:8]:  # weak and unlabelled clips in the same training set
+        idx = clips.index(c)
+        clips[idx] = replace(c, events=[], annotation="weak") if c.labels else c
+    for c in train_clips[8:12]:
+        clips[clips.index(c)] = replace(c, events=[], labels=[], annotation="unlabelled")
+    return write_manifest(root / "manifest.jsonl", clips)
+
+
+@pytest.fixture(scope="session")
+def sed_run(scenes, tmp_path_factory) -> Path:
+    """A CRNN detector trained for a few epochs on :func:`scenes` (needs the [sed] extra's metrics)."""
+    from earshot.config import load_config
+    from earshot.training.run import train
+
+    pytest.importorskip("sed_eval")
+    pytest.importorskip("sed_scores_eval")
+    out = tmp_path_factory.mktemp("runs")
+    return train(load_config(None, [f"data.manifest={scenes}", f"out_dir={out}", "task.name=detection",
+                                    "model.name=crnn", "data.clip_seconds=3", "trainer.max_epochs=8", "trainer.min_steps=0",
+                                    "trainer.progress_bar=false", "trainer.accelerator=cpu", "optim.lr=3e-3",
+                                    "data.batch_size=8"]))

@@ -4,8 +4,6 @@ metrics, write event lists and pictures, detect in a long file, and name the rig
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,45 +11,12 @@ import pytest
 from earshot.cli import main
 from earshot.config import load_config
 from earshot.data.manifest import read_manifest, write_manifest
-from earshot.data.soundscapes import SceneSpec, synthesize
 from earshot.training.run import train
 from tests.conftest import tone, write_wav
 
 pytest.importorskip("sed_eval")
 pytest.importorskip("sed_scores_eval")
 SR = 16000
-
-
-@pytest.fixture(scope="module")
-def scenes(tmp_path_factory) -> Path:
-    """Train/val/test scenes of two tonal classes over noise; some clips weak or unlabelled."""
-    root = tmp_path_factory.mktemp("sed")
-    for cls, f in (("beep", 1500.0), ("hum", 220.0)):
-        for i in range(3):
-            write_wav(root / "fg" / cls / f"{cls}{i}.wav", tone(SR, 0.4 + 0.2 * i, f))
-    rng = np.random.default_rng(0)
-    write_wav(root / "bg" / "room.wav", (0.03 * rng.standard_normal(SR * 20)).astype(np.float32))
-    clips = []
-    for split, n, seed in (("train", 48, 0), ("val", 12, 1), ("test", 8, 2)):
-        spec = SceneSpec(n_clips=n, clip_seconds=3.0, sample_rate=SR, ebr_db=(6.0, 12.0), events_per_minute=(40, 60),
-                         prefix=split, split=split, seed=seed)
-        clips += read_manifest(synthesize(root / "fg", root / "bg", root / split, spec))
-    train_clips = [c for c in clips if c.split == "train"]
-    for c in train_clips[:8]:  # weak and unlabelled clips in the same training set
-        idx = clips.index(c)
-        clips[idx] = replace(c, events=[], annotation="weak") if c.labels else c
-    for c in train_clips[8:12]:
-        clips[clips.index(c)] = replace(c, events=[], labels=[], annotation="unlabelled")
-    return write_manifest(root / "manifest.jsonl", clips)
-
-
-@pytest.fixture(scope="module")
-def sed_run(scenes, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("runs")
-    return train(load_config(None, [f"data.manifest={scenes}", f"out_dir={out}", "task.name=detection",
-                                    "model.name=crnn", "data.clip_seconds=3", "trainer.max_epochs=8", "trainer.min_steps=0",
-                                    "trainer.progress_bar=false", "trainer.accelerator=cpu", "optim.lr=3e-3",
-                                    "data.batch_size=8"]))
 
 
 def test_detector_learns_and_reports_official_metrics(sed_run):

@@ -141,3 +141,23 @@ def test_the_client_prints_a_table(trained_run, tmp_path, capsys):
     finally:
         server.should_exit = True
         th.join(5)
+
+
+def test_page_and_its_analysis_endpoint(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'id="file"' in page.text and "v1/analyze" in page.text and "http://" not in page.text and "https://" not in page.text  # nothing fetched from elsewhere
+    r = client.post("/v1/analyze", files={"file": ("../../etc/passwd.wav", wav_bytes(tone(seconds=2.0)), "audio/wav")})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["file"] == "passwd.wav" and abs(d["duration"] - 2.0) < 1e-3 and d["notes"] == []
+    assert len(d["scores"]) == 4 and abs(sum(s["score"] for s in d["scores"]) - 1) < 1e-3
+    assert d["decision"][0]["label"] == d["scores"][0]["label"]
+    spec = d["spectrogram"]
+    import base64
+
+    assert len(base64.b64decode(spec["data"])) == spec["frames"] * spec["mels"] and spec["mels"] == 64
+    assert 0 < len(d["waveform"]) <= 1200
+    assert client.post("/v1/analyze", files={"file": ("x.txt", b"hello" * 50, "text/plain")}).status_code == 422
+    assert client.post("/v1/analyze").status_code == 422
+    assert client.get("/v1/model").json()["limits"]["max_upload_mb"] == 2.0

@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 from earshot.audio.io import fix_length, load_audio, probe_audio
 from earshot.data.manifest import Clip, SkipReport
 from earshot.data.windows import pool_windows, stitch_clips, stitch_frames, window_starts  # noqa: F401 (re-exported)
-from earshot.errors import AudioError, DataError
+from earshot.errors import AudioError
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,14 @@ not its loudness or register.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 from scipy.signal import fftconvolve, lfilter
+
+if TYPE_CHECKING:
+    from earshot.data.manifest import Clip
 
 CLASSES = ("tone", "chirp", "noise_burst", "clicks", "harmonic", "am_tone")
 

@@ -133,6 +133,8 @@ class WindowedInference:
 
         notes = []
         x = np.asarray(x, np.float32)
+        if x.ndim == 2 and x.shape[0] == 1:
+            x = x[0]
         if x.ndim == 2:
             notes.append(f"mixed {x.shape[0]} channels down to mono")
             x = to_mono(x)

@@ -9,7 +9,9 @@ Endpoints:
 - ``POST /v1/predict``: multipart upload of one or more ``files``; per file the top-k labels (a
   tagger's tags above threshold), or that file's error.
 - ``POST /v1/detect``: the same for a detection checkpoint: events per file.
-- ``GET /v1/model``: labels, task, front-end settings, earshot version.
+- ``GET /v1/model``: labels, task, front-end settings, earshot version and the upload limits.
+- ``GET /``: a page to try the model (upload or record; waveform, log-mel, scores, events);
+  ``POST /v1/analyze`` gives it one file's scores with the pictures' data.
 
 Bad input never gets a 500: an upload past ``max_upload_mb`` is 413 (checked on the declared
 length and while reading), a body slower than ``body_timeout_s`` is 408 and frees its slot, an
@@ -25,13 +27,13 @@ import asyncio
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile  # the [serve] extra
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from earshot.errors import AudioError, EarshotError
 
@@ -171,6 +173,21 @@ class Service:
         x, sr = await asyncio.to_thread(decode_upload, data, self.limits.max_seconds)
         return await asyncio.to_thread(self._run, x, sr, name, verb)
 
+    async def analyze(self, file: UploadFile | None) -> dict[str, Any]:
+        """The web page's data for one upload (see :mod:`earshot.serve.page`)."""
+        from earshot.serve.page import analyze
+
+        if file is None:
+            raise HTTPException(422, "no file in the upload (multipart field 'file')")
+        name = os.path.basename(file.filename or "upload")[:200]
+        x, sr = await asyncio.to_thread(decode_upload, await file.read(), self.limits.max_seconds)
+
+        def run() -> dict[str, Any]:
+            with self.lock:
+                return analyze(self.pred, x, sr, name)
+
+        return await asyncio.to_thread(run)
+
     async def invocations(self, request: Request) -> dict[str, Any]:
         ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if ctype not in AUDIO_TYPES:
@@ -219,9 +236,20 @@ def create_app(checkpoint: str | Path, limits: ServeLimits | None = None, device
     def ping() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        from earshot.serve.page import page_html
+
+        return page_html()
+
     @app.get("/v1/model")
     def model_info() -> dict[str, Any]:
-        return describe_model(svc.pred)
+        return {**describe_model(svc.pred), "limits": asdict(limits)}
+
+    @app.post("/v1/analyze")
+    async def analyze(file: UploadFile | None = File(default=None)) -> dict[str, Any]:
+        """One file's scores (and events) with its waveform and log-mel, as the web page draws them."""
+        return await svc.analyze(file)
 
     @app.post("/invocations")
     async def invocations(request: Request) -> dict[str, Any]:
