@@ -2,6 +2,8 @@
 
 import csv
 import json
+import re
+import warnings
 import shutil
 import subprocess
 
@@ -138,4 +140,11 @@ def test_training_without_validation_keeps_the_last_epoch(tiny_dataset, tmp_path
     run = train(load_config(None, [*over, "data.val_fraction=0"]))
     m = json.loads((run / "metrics.json").read_text())
     assert m["selection"] == "last epoch (no validation)" and m["split"] == "test"
+    with warnings.catch_warnings():  # the report of such a run: only what it has, and no warning printed
+        warnings.simplefilter("error")
+        page = build_report(run).read_text()
+    assert "validation metrics" not in page and "Training curves" in page
+    assert re.search(r"splits</td><td>test \d+ · train \d+<", page), page.split("<h2>Data")[1][:600]
+    assert "{" not in page.split("<main>")[1].split("<details>")[0]
+    assert "training time" in page and "train_seconds" not in page.split("<details>")[0]
     assert (run / "checkpoints" / "best.ckpt").read_bytes() == (run / "checkpoints" / "last.ckpt").read_bytes()

@@ -7,14 +7,13 @@ state for resuming) plus an ``earshot`` entry. It is always read with ``weights_
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from earshot.atomic import atomic_write
 from earshot.errors import EarshotError
 from earshot.models.registry import AudioModel, create_model
 from earshot.tasks import Task, create_task
@@ -87,17 +86,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def save_atomic(obj: dict[str, Any], path: str | Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename: a crash keeps the old file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def update_task_state(path: str | Path, task: Task) -> None:
