@@ -129,8 +129,30 @@ class LogMel(nn.Module):
     #: Larger chunks cross glibc's mmap threshold, and page faults then eat the gain.
     CHUNK_ELEMENTS = 2**19
 
+    def use_conv_stft(self) -> None:
+        """Compute the spectrum with a strided convolution over windowed DFT kernels instead of
+        unfold + rfft: the same values within float32 rounding, built from ops every ONNX exporter
+        knows. Used by ``earshot export`` for models the dynamo exporter cannot take (a GRU)."""
+        c = self.config
+        n_freq = c.n_fft // 2 + 1
+        t = torch.arange(self.window.shape[0], dtype=torch.float64)
+        ang = 2 * torch.pi * torch.arange(n_freq, dtype=torch.float64)[:, None] * t[None] / c.n_fft
+        w = self.window.double()
+        kernels = torch.cat([torch.cos(ang) * w, torch.sin(ang) * w])[:, None].float()  # (2 n_freq, 1, win)
+        self.register_buffer("dft_kernels", kernels, persistent=False)
+
+    def _power_conv(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.conv1d(x[:, None], self.dft_kernels, stride=self.config.hop_length)  # (B, 2 n_freq, T)
+        re, im = y.chunk(2, dim=1)
+        return (re.square() + im.square()).transpose(1, 2)  # (B, T, n_freq)
+
     def _logmel(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
+        if hasattr(self, "dft_kernels"):
+            if c.center:
+                half = c.n_fft // 2
+                x = nn.functional.pad(x[:, None], (half, half), mode=c.pad_mode)[:, 0]
+            return self._mel_log(self._power_conv(x))
         if c.center:  # centred frames: pad n_fft // 2 each side with zeros or a reflection
             half = c.n_fft // 2
             x = nn.functional.pad(x[:, None], (half, half), mode=c.pad_mode)[:, 0]
@@ -138,7 +160,11 @@ class LogMel(nn.Module):
         else:  # frames start at t * hop; a short window is zero-padded at the end to n_fft
             frames = x.unfold(-1, self.window.shape[0], c.hop_length) * self.window  # (B, T, win)
         spec = torch.fft.rfft(frames, n=c.n_fft)  # (B, T, n_freq)
-        power = spec.real.square() + spec.imag.square()
+        return self._mel_log(spec.real.square() + spec.imag.square())
+
+    def _mel_log(self, power: torch.Tensor) -> torch.Tensor:
+        """Power spectrum ``(B, T, n_freq)`` -> log-mel ``(B, T, F)``."""
+        c = self.config
         if c.power != 2.0:
             power = power.pow(c.power / 2.0)
         mel = torch.matmul(power, self.mel_t)  # (B, T, F)

@@ -10,6 +10,7 @@ settings, the inference windowing and the earshot version.
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from pathlib import Path
@@ -18,6 +19,39 @@ from typing import Any
 import torch
 
 from earshot.errors import EarshotError
+
+
+def _export(wrapper: torch.nn.Module, example: tuple[torch.Tensor], names: list[str], shortest: int, out: Path,
+            name: str) -> str:
+    """Export with torch's dynamo exporter; a model it cannot take (a GRU) goes through the
+    TorchScript exporter, with the front-end's spectrum computed by a convolution (unfold with a
+    dynamic length is beyond that exporter). Returns which exporter wrote ``out``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            samples = torch.export.Dim("samples", min=shortest, max=10**8)
+            prog = torch.onnx.export(wrapper, example, dynamo=True, verbose=False, input_names=["waveform"], output_names=names,
+                                     dynamic_shapes=({0: torch.export.Dim("batch"), 1: samples},))
+            prog.save(str(out))
+            return "dynamo"
+        except Exception as e:
+            first = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+        from earshot.features.frontends import LogMel
+
+        scripted = copy.deepcopy(wrapper)
+        for mod in scripted.modules():
+            if isinstance(mod, LogMel):
+                mod.use_conv_stft()
+        axes = {"waveform": {0: "batch", 1: "samples"}, names[0]: {0: "batch"}}
+        if len(names) > 1:
+            axes[names[1]] = {0: "batch", 1: "frames"}
+        try:
+            torch.onnx.export(scripted, example, str(out), dynamo=False, input_names=["waveform"], output_names=names,
+                              dynamic_axes=axes, opset_version=17)
+            return "torchscript"
+        except Exception as e:  # neither exporter: say why, both times
+            raise EarshotError(f"{name} could not be exported to ONNX. dynamo: {first}; torchscript: "
+                               f"{type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
 
 
 class _Probabilities(torch.nn.Module):
@@ -38,39 +72,38 @@ class _Probabilities(torch.nn.Module):
 
 def export_onnx(checkpoint: str | Path, out: str | Path, min_seconds: float | None = None) -> Path:
     """Write ``out`` (.onnx) for ``checkpoint``; returns its path."""
+    from earshot.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    return export_model(ck.model, ck.task, ck.meta["inference"], out, min_seconds)
+
+
+def export_model(model: torch.nn.Module, task: Any, inference: dict[str, Any], out: str | Path,
+                 min_seconds: float | None = None) -> Path:
+    """Write ``out`` (.onnx) for a model and its task; ``inference`` is the checkpoint's windowing
+    (``clip_seconds``, ``hop_seconds``, ``pooling``)."""
     try:
         import onnx
     except ImportError as e:
         raise EarshotError(f"ONNX export needs the [onnx] extra: pip install -e \".[onnx]\" ({e})") from None
     from earshot import __version__
-    from earshot.checkpoint import load_checkpoint
 
-    ck = load_checkpoint(checkpoint)
-    model = ck.model.eval()
-    wrapper = _Probabilities(model, ck.task).eval()
+    model = model.eval()
+    wrapper = _Probabilities(model, task).eval()
     sr = model.sample_rate
     shortest = max(model.input.min_samples, model.input_samples or 0, int((min_seconds or 0) * sr))
-    n = max(shortest, int(ck.meta["inference"]["clip_seconds"] * sr))
-    names = ["probabilities", "frame_probabilities"][: 1 + ck.task.frame_outputs]
+    n = max(shortest, int(inference["clip_seconds"] * sr))
+    names = ["probabilities", "frame_probabilities"][: 1 + task.frame_outputs]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     example = (torch.randn(2, n) * 0.1,)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            samples = torch.export.Dim("samples", min=shortest, max=10**8)
-            prog = torch.onnx.export(wrapper, example, dynamo=True, input_names=["waveform"], output_names=names,
-                                     dynamic_shapes=({0: torch.export.Dim("batch"), 1: samples},))
-        except Exception as e:  # a model that cannot export says why (today: the CRNN's GRU)
-            raise EarshotError(f"{model.name} could not be exported to ONNX: {type(e).__name__}: "
-                               f"{str(e).splitlines()[0][:300]}") from None
-    prog.save(str(out))
+    exporter = _export(wrapper, example, names, shortest, out, model.name)
     m = onnx.load(str(out))
-    meta = {"labels": json.dumps(ck.task.labels),  # the rows of `probabilities` (a merge maps them in `task`)
-            "task": json.dumps(ck.task.describe()), "model": json.dumps(model.describe()),
-            "inference": json.dumps(ck.meta["inference"]), "sample_rate": str(sr), "earshot_version": __version__,
+    meta = {"labels": json.dumps(task.labels),  # the rows of `probabilities` (a merge maps them in `task`)
+            "task": json.dumps(task.describe()), "model": json.dumps(model.describe()),
+            "inference": json.dumps(inference), "sample_rate": str(sr), "earshot_version": __version__,
             "frame_hop": repr(float(model.frame_hop_seconds)), "min_samples": str(shortest),
-            "fixed_input": "true" if model.input_samples is not None else "false",
+            "fixed_input": "true" if model.input_samples is not None else "false", "exporter": exporter,
             "input": f"mono waveform (batch, samples) at {sr} Hz, samples >= {shortest}"}
     del m.metadata_props[:]
     for k, v in meta.items():
