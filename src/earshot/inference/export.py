@@ -21,6 +21,14 @@ import torch
 from earshot.errors import EarshotError
 
 
+def _fixed_input_dims(path: Path) -> list[str]:
+    """The waveform input's axes that an export pinned to a number (batch, samples)."""
+    import onnx
+
+    dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    return [name for name, d in zip(("batch", "samples"), dims) if d.HasField("dim_value")]
+
+
 def _export(wrapper: torch.nn.Module, example: tuple[torch.Tensor], names: list[str], shortest: int, out: Path,
             name: str) -> str:
     """Export with torch's dynamo exporter; a model it cannot take (a GRU) goes through the
@@ -33,7 +41,10 @@ def _export(wrapper: torch.nn.Module, example: tuple[torch.Tensor], names: list[
             prog = torch.onnx.export(wrapper, example, dynamo=True, verbose=False, input_names=["waveform"], output_names=names,
                                      dynamic_shapes=({0: torch.export.Dim("batch"), 1: samples},))
             prog.save(str(out))
-            return "dynamo"
+            fixed = _fixed_input_dims(out)
+            if not fixed:
+                return "dynamo"
+            first = f"the graph fixed the input's {' and '.join(fixed)} instead of leaving it dynamic"
         except Exception as e:
             first = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
         from earshot.features.frontends import LogMel
