@@ -8,6 +8,7 @@ import torch
 
 from earshot.checkpoint import load_checkpoint
 from earshot.cli import main
+from earshot.models import list_models
 
 
 def test_exported_checkpoint_matches_pytorch_with_metadata(trained_run, tmp_path):
@@ -62,3 +63,55 @@ def test_onnx_backend_predicts_like_pytorch_without_importing_torch(trained_run,
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got["torch"] is False
     assert np.abs(np.array(got["probs"]) - np.array(ref)).max() <= 1e-4
+
+
+def test_detector_exports_and_detects_the_same_events_on_onnx_runtime(sed_run, tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install earshot[onnx])")
+    pytest.importorskip("onnxscript")
+    from earshot.inference.onnx_backend import OnnxPredictor
+    from earshot.inference.predictor import Predictor
+    from tests.conftest import tone, write_wav
+
+    ckpt = sed_run / "checkpoints" / "best.ckpt"
+    model = tmp_path / "sed.onnx"
+    assert main(["export", str(ckpt), "-o", str(model)]) == 0  # a CRNN: the GRU needs the TorchScript exporter
+    rng = np.random.default_rng(4)
+    x = (0.02 * rng.standard_normal(16000 * 8)).astype(np.float32)
+    x[16000 * 2 : 16000 * 3] += tone(16000, 1.0, 1500.0)
+    x[16000 * 5 : 16000 * 6] += tone(16000, 1.0, 220.0)
+    f = write_wav(tmp_path / "scene.wav", x, 16000, "FLOAT")
+    ref, got = Predictor.load(ckpt).detect(f), OnnxPredictor(model).detect(f)
+    assert np.abs(ref.frames - got.frames).max() <= 1e-4 and np.abs(ref.probs - got.probs).max() <= 1e-4
+    assert [e[2] for e in ref.events] == [e[2] for e in got.events]
+    assert np.allclose([e[:2] for e in ref.events], [e[:2] for e in got.events], atol=0.05)
+
+
+def _real_clips(sr: int, n: int) -> np.ndarray:
+    from earshot.audio.io import fix_length, load_audio
+    from tests.conftest import require_shared
+
+    digits = sorted((require_shared("free-spoken-digit") / "recordings").glob("*.wav"))
+    events = sorted((require_shared("dcase2016-task2") / "train" / "sound").glob("*.wav"))
+    waves = [load_audio(f, sr)[0] for f in (digits[0], digits[1500], events[0], events[150])]
+    return np.stack([fix_length(np.tile(w, int(np.ceil(n / len(w)))), n) for w in waves])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_exports_with_parity_on_real_clips(name, tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install earshot[onnx])")
+    pytest.importorskip("onnxscript")
+    from earshot.inference.export import export_model, max_difference
+    from earshot.models import create_model
+    from earshot.tasks import create_task
+
+    torch.manual_seed(0)
+    model = create_model(name, 5).eval()
+    sr = model.sample_rate
+    n = model.input_samples or max(model.input.min_samples, 2 * sr)
+    for task_name in ("classification", "detection") if name in ("crnn", "cnn9") else ("classification",):
+        task = create_task(task_name, list("abcde"))
+        out = export_model(model, task, {"clip_seconds": n / sr, "hop_seconds": n / sr, "pooling": "mean"},
+                           tmp_path / f"{task_name}.onnx")
+        for length in [n] if model.input_samples else [n, int(1.5 * n)]:  # dynamic length too
+            assert max_difference(out, model, task, _real_clips(sr, length)) <= 1e-4

@@ -161,3 +161,22 @@ def test_page_and_its_analysis_endpoint(client):
     assert client.post("/v1/analyze", files={"file": ("x.txt", b"hello" * 50, "text/plain")}).status_code == 422
     assert client.post("/v1/analyze").status_code == 422
     assert client.get("/v1/model").json()["limits"]["max_upload_mb"] == 2.0
+
+
+def test_a_zero_byte_multipart_file_is_reported_by_name(client):
+    r = client.post("/v1/predict", files=[("files", ("silence.wav", b"", "audio/wav"))])
+    assert r.status_code == 422
+    assert r.json()["results"] == [{"file": "silence.wav", "error": "empty body (0 bytes)"}]
+
+
+def test_a_200_mb_upload_is_refused_with_413(client):
+    def body(mb):  # generated lazily: nothing this big is ever held
+        for _ in range(mb):
+            yield b"\x00" * 1_000_000
+
+    declared = {"Content-Type": "audio/wav", "Content-Length": str(200_000_000)}
+    r = client.post("/invocations", content=body(200), headers=declared)  # refused on its declared size
+    assert r.status_code == 413 and "200.0 MB is over the 2 MB limit" in r.json()["detail"]
+    r = client.post("/invocations", content=body(10), headers={"Content-Type": "audio/wav"})  # chunked: while reading
+    assert r.status_code == 413 and "MB limit" in r.json()["detail"]
+    assert client.get("/ping").status_code == 200  # and the server goes on

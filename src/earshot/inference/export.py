@@ -122,3 +122,18 @@ def export_model(model: torch.nn.Module, task: Any, inference: dict[str, Any], o
         p.key, p.value = k, v
     onnx.save(m, str(out))
     return out
+
+
+def max_difference(onnx_path: str | Path, model: torch.nn.Module, task: Any, waves: Any) -> float:
+    """Max |ONNX Runtime - PyTorch| over the probabilities (and frame probabilities) of a batch of
+    waveforms ``(B, N)`` at the model's rate."""
+    import numpy as np
+    import onnxruntime as ort
+
+    x = np.ascontiguousarray(waves, np.float32)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        out = model.eval()(torch.from_numpy(x))
+        ref = [task.probabilities(out)] + ([task.frame_probabilities(out)] if task.frame_outputs else [])
+    got = sess.run(None, {"waveform": x})
+    return max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
