@@ -72,6 +72,9 @@ class WindowedInference:
     frame_hop: float
     fixed_input: bool = False  # the model takes exactly `win` samples (no other window length)
     min_samples: int = 1
+    #: At most this many samples of audio per model batch: long windows come in smaller batches, so
+    #: the model's activations stay bounded whatever ``--window`` is (64 one-second windows at 8 kHz).
+    max_batch_samples: int = 2**19
 
     def window_outputs(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Clip probabilities ``(W, C)`` of each window ``(W, samples)`` and, for frame tasks, frame
@@ -98,7 +101,8 @@ class WindowedInference:
 
     def _outputs(self, blocks: Iterable[np.ndarray], win: int, hop: int
                  ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-        for starts, windows in iter_windows(blocks, win, hop, self.batch_size):
+        batch = max(1, min(self.batch_size, self.max_batch_samples // win))
+        for starts, windows in iter_windows(blocks, win, hop, batch):
             probs, frames = self.window_outputs(windows)
             yield starts, probs, frames
 
