@@ -55,7 +55,9 @@ class Server:
 @pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu",
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])  # a fake microphone (beeps)
         yield b
         b.close()
 
@@ -101,6 +103,25 @@ def test_page_predicts_an_upload_and_shows_errors_inline(browser, trained_run, t
         page.set_viewport_size({"width": 390, "height": 900})  # a phone: nothing wider than the screen
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         assert not errors, errors
+
+
+def test_page_records_from_the_microphone(browser, trained_run, tmp_path):
+    with Server(trained_run / "checkpoints" / "best.ckpt") as url:
+        page = browser.new_page(viewport={"width": 900, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_function("document.querySelector('#model').textContent.includes('labels')")
+        page.click("#record")
+        page.wait_for_function("document.querySelector('#record').textContent.startsWith('Stop (1.')", timeout=15000)
+        page.click("#record")
+        page.wait_for_selector("#result.show .bar", timeout=30000)
+        assert page.inner_text("#r-file") == "recording.wav"
+        assert float(page.inner_text("#r-meta").split(" s")[0]) >= 0.8  # the recorded seconds arrived
+        assert page.inner_text("#record") == "Record" and not errors, errors
+        shot = tmp_path / "page-recording.png"
+        page.screenshot(path=str(shot), full_page=True)
+        keep(shot)
 
 
 def test_page_shows_a_detectors_events_on_a_timeline(browser, sed_run, tmp_path):
