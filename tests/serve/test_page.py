@@ -62,6 +62,16 @@ def browser():
         b.close()
 
 
+def open_page(browser, url: str, width: int = 1200, height: int = 1300):
+    """A page on ``url`` once the model's description has loaded, and the list its script errors go to."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function("document.querySelector('#model').textContent.includes('labels')")
+    return page, errors
+
+
 def keep(shot: Path) -> None:
     if os.environ.get("EARSHOT_SCREENSHOTS"):
         d = Path(os.environ["EARSHOT_SCREENSHOTS"])
@@ -74,11 +84,7 @@ def test_page_predicts_an_upload_and_shows_errors_inline(browser, trained_run, t
     junk = tmp_path / "notes.txt"
     junk.write_text("this is not audio\n" * 20)
     with Server(trained_run / "checkpoints" / "best.ckpt") as url:
-        page = browser.new_page(viewport={"width": 1200, "height": 1300})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.wait_for_function("document.querySelector('#model').textContent.includes('labels')")
+        page, errors = open_page(browser, url)
         assert "classification" in page.inner_text("#model") and "4 labels" in page.inner_text("#model")
         page.set_input_files("#file", str(clip))
         page.wait_for_selector("#result.show .bar", timeout=30000)
@@ -107,11 +113,7 @@ def test_page_predicts_an_upload_and_shows_errors_inline(browser, trained_run, t
 
 def test_page_records_from_the_microphone(browser, trained_run, tmp_path):
     with Server(trained_run / "checkpoints" / "best.ckpt") as url:
-        page = browser.new_page(viewport={"width": 900, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.wait_for_function("document.querySelector('#model').textContent.includes('labels')")
+        page, errors = open_page(browser, url, 900, 1000)
         page.click("#record")
         page.wait_for_function("document.querySelector('#record').textContent.startsWith('Stop (1.')", timeout=15000)
         page.click("#record")
@@ -131,9 +133,7 @@ def test_page_shows_a_detectors_events_on_a_timeline(browser, sed_run, tmp_path)
     x[sr : sr + sr // 2] += tone(sr, 0.5, 1500.0)
     clip = write_wav(tmp_path / "scene.wav", x)
     with Server(sed_run / "checkpoints" / "best.ckpt") as url:
-        page = browser.new_page(viewport={"width": 1200, "height": 1300})
-        page.goto(url)
-        page.wait_for_function("document.querySelector('#model').textContent.includes('labels')")
+        page, errors = open_page(browser, url)
         page.set_input_files("#file", str(clip))
         page.wait_for_selector("#result.show #timeline .lane", timeout=60000)
         lanes = page.locator("#timeline .lane")
@@ -147,3 +147,4 @@ def test_page_shows_a_detectors_events_on_a_timeline(browser, sed_run, tmp_path)
         shot = tmp_path / "page-detector.png"
         page.screenshot(path=str(shot), full_page=True)
         keep(shot)
+        assert not errors, errors
