@@ -509,6 +509,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a full disk, a missing permission: the file and the reason
+        if a.verbose:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e} (files earshot writes are replaced only once complete, so the "
+              "previous version is intact)", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug: one line, the traceback on request
+        if a.verbose:
+            raise
+        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}\n"
+              "This is a bug in earshot; run the command again with -v for the traceback and report it.",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

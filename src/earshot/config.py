@@ -15,6 +15,7 @@ from typing import Any, Literal, Sequence
 
 import yaml
 
+from earshot.atomic import atomic_write_text
 from earshot.errors import ConfigError
 
 
@@ -286,4 +287,4 @@ def _fix_sci(d: Any) -> Any:
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -6,6 +6,7 @@ Arrays are float32, shaped ``(C, N)`` for multi-channel and ``(N,)`` once mixed 
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +100,9 @@ def probe_audio(path: str | Path, decode: bool = False) -> AudioInfo:
 
 
 def _short(e: Exception) -> str:
+    """libsndfile's reason without its "Error opening 'PATH': " prefix (the error names the file)."""
     msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    msg = re.sub(r"^Error opening\s+'.*?':\s*", "", msg)
     return msg.replace("Error opening", "").strip(" :'") or type(e).__name__
 
 

@@ -23,7 +23,6 @@ import hashlib
 import logging
 import math
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from earshot.atomic import atomic_write, atomic_write_text, content_hash
 from earshot.audio.io import fix_length, load_audio, probe_audio
 from earshot.data.manifest import Clip, SkipReport
 from earshot.data.windows import pool_windows, stitch_clips, stitch_frames, window_starts  # noqa: F401 (re-exported)
@@ -45,18 +45,42 @@ class AudioCache:
 
     An entry's name is a hash of the sample rate and the source file's path, size and
     modification time, so a changed file or another rate is decoded afresh. Entries are written
-    to a temporary file and renamed, so a crash never leaves half an entry.
+    to a temporary file and renamed, so a crash never leaves half an entry. Each entry's content
+    hash sits beside it (``.b2``) and is checked the first time a process reads the entry: a
+    truncated or corrupted entry is reported (a warning naming it), counted in ``rebuilt`` and
+    decoded again, never read.
     """
 
     def __init__(self, folder: str | Path, sample_rate: int):
         self.sample_rate = sample_rate
         self.dir = Path(folder) / f"{sample_rate}hz"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.rebuilt = 0
+        self._verified: set[str] = set()
 
     def entry(self, path: str) -> Path:
         st = os.stat(path)
         key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{self.sample_rate}"
         return self.dir / (hashlib.sha1(key.encode()).hexdigest() + ".npy")
+
+    def _cached(self, path: str, f: Path) -> np.ndarray | None:
+        """The entry if it is whole; None (after a warning) if it is damaged."""
+        try:
+            x = np.load(f, mmap_mode="r")
+            if f.name in self._verified:
+                return x
+            want = f.with_suffix(".b2").read_text().strip()
+            if content_hash(x) == want:
+                self._verified.add(f.name)
+                return x
+            problem = "its content does not match its hash"
+        except FileNotFoundError:
+            problem = "its content hash is missing"
+        except (ValueError, OSError, EOFError) as e:
+            problem = f"it cannot be read ({e})"
+        log.warning("%s: the cached decoded audio %s is damaged (%s); decoding the file again", path, f, problem)
+        self.rebuilt += 1
+        return None
 
     def load(self, path: str) -> np.ndarray:
         """The decoded audio ``(N,)``: memory-mapped from the cache, or decoded and stored."""
@@ -65,15 +89,13 @@ class AudioCache:
         except FileNotFoundError:
             raise AudioError(path, "file not found") from None
         if f.exists():
-            try:
-                return np.load(f, mmap_mode="r")
-            except (ValueError, OSError):  # a damaged entry: decode again
-                f.unlink(missing_ok=True)
+            x = self._cached(path, f)
+            if x is not None:
+                return x
         x, _ = load_audio(path, self.sample_rate)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, x)
-        os.replace(tmp, f)
+        atomic_write(f, lambda fh: np.save(fh, x))
+        atomic_write_text(f.with_suffix(".b2"), content_hash(x))
+        self._verified.add(f.name)
         return x
 
     def build(self, clips: Sequence[Clip], workers: int = 2) -> None:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from earshot.atomic import atomic_write_text
 from earshot.errors import DataError
 
 
@@ -110,7 +111,7 @@ class SkipReport:
         return out
 
     def write(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"count": len(self), "by_reason": self.reasons(),
+        atomic_write_text(path, json.dumps({"count": len(self), "by_reason": self.reasons(),
                                           "skipped": [asdict(s) for s in self.items],
                                           "notes": [asdict(s) for s in self.notes]}, indent=2))
 
@@ -120,12 +121,8 @@ def write_manifest(path: str | Path, clips: Iterable[Clip]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     root = path.parent.resolve()
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as f:
-        for c in clips:
-            f.write(json.dumps(c.to_json(root), ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return path
+    lines = "".join(json.dumps(c.to_json(root), ensure_ascii=False) + "\n" for c in clips)
+    return atomic_write_text(path, lines)
 
 
 def read_manifest(path: str | Path, labels: Sequence[str] | None = None) -> list[Clip]:

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
+from earshot.atomic import atomic_write_text
 from earshot.audio.io import AUDIO_EXTENSIONS, load_audio
 from earshot.data.manifest import Clip, Event, write_manifest
 from earshot.data.sources.common import stable_fraction
@@ -131,5 +132,5 @@ def build_event_mixtures(events_dir: str | Path, backgrounds: Sequence[str | Pat
                               sample_rate=sample_rate, channels=1, labels=sorted({e.label for e in events}),
                               split=name, events=events))
     recordings = {s: {c: [f.name for f in fs] for c, fs in d.items()} for s, d in split.items()}
-    (out / "recordings.json").write_text(json.dumps(recordings, indent=1))
+    atomic_write_text(out / "recordings.json", json.dumps(recordings, indent=1))
     return write_manifest(out / "manifest.jsonl", clips)

@@ -22,6 +22,7 @@ from typing import Literal, Sequence
 import numpy as np
 import soundfile as sf
 
+from earshot.atomic import atomic_write_text
 from earshot.audio.io import AUDIO_EXTENSIONS, load_audio
 from earshot.data.manifest import Clip, Event, write_manifest
 from earshot.data.mixing import rms
@@ -172,9 +173,9 @@ def synthesize(foreground_dir: str | Path, background_dir: str | Path, out: str 
         clips.append(Clip(id=Path(name).stem, path=str((out / "audio" / name).resolve()), duration=spec.clip_seconds,
                           sample_rate=spec.sample_rate, channels=1, labels=tags, split=spec.split, events=evs,
                           annotation="strong", extra={"polyphony": "mono" if mono else "poly"}))
-    (out / "strong.tsv").write_text("\n".join(strong) + "\n")
-    (out / "weak.tsv").write_text("\n".join(weak) + "\n")
-    (out / "synthesis.json").write_text(json.dumps({"foreground": str(foreground_dir), "background": str(background_dir),
-                                                    "classes": sorted(events), **{k: (list(v) if isinstance(v, tuple) else v)
-                                                    for k, v in vars(spec).items()}}, indent=1, default=list))
+    atomic_write_text(out / "strong.tsv", "\n".join(strong) + "\n")
+    atomic_write_text(out / "weak.tsv", "\n".join(weak) + "\n")
+    settings = {"foreground": str(foreground_dir), "background": str(background_dir), "classes": sorted(events),
+                **{k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(spec).items()}}
+    atomic_write_text(out / "synthesis.json", json.dumps(settings, indent=1, default=list))
     return write_manifest(out / "manifest.jsonl", clips)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from earshot.atomic import atomic_write_text
 from earshot.data.manifest import SkipReport, read_manifest, select
 from earshot.errors import DataError
 from earshot.inference.predictor import Predictor
@@ -22,7 +23,7 @@ def write_evaluation(report: dict[str, Any], out_dir: str | Path, task: Task, pr
     if events is not None:
         paths["events"] = write_event_list(out / f"{prefix}events.tsv", events.items())
         report["event_list"] = str(paths["events"])
-    paths["metrics"].write_text(json.dumps(report, indent=2))
+    atomic_write_text(paths["metrics"], json.dumps(report, indent=2))
     paths.update(task.plots(report, out, prefix))
     return paths
 

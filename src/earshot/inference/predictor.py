@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from earshot.atomic import atomic_write_text
 from earshot.audio.io import list_audio, load_audio  # noqa: F401 (list_audio re-exported)
 from earshot.checkpoint import load_checkpoint
 from earshot.data.loading import AudioReader, WindowDataset, check_clips, collate_windows
@@ -130,12 +131,13 @@ def write_predictions(path: str | Path, clips: Sequence[Clip], probs: np.ndarray
                       top_k: int = 5) -> None:
     """One JSON line per clip: id, path, true labels, the decoded prediction with scores, whether it
     is right and how confident it was (the task judges both)."""
-    with open(path, "w") as f:
-        for c, p, t in zip(clips, probs, targets):
-            correct, confidence = task.judge(p, t)
-            f.write(json.dumps({"id": c.id, "path": c.path, "labels": c.labels,
-                                "top": [[lab, round(s, 6)] for lab, s in task.decode(p, top_k)],
-                                "correct": correct, "confidence": round(confidence, 6)}) + "\n")
+    lines = []
+    for c, p, t in zip(clips, probs, targets):
+        correct, confidence = task.judge(p, t)
+        lines.append(json.dumps({"id": c.id, "path": c.path, "labels": c.labels,
+                                 "top": [[lab, round(s, 6)] for lab, s in task.decode(p, top_k)],
+                                 "correct": correct, "confidence": round(confidence, 6)}) + "\n")
+    atomic_write_text(path, "".join(lines))
 
 
 def write_event_pictures(pred: Predictor, clips: Sequence[Clip], frames: Sequence[np.ndarray], report: dict[str, Any],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from earshot.atomic import atomic_write_text
 from earshot.errors import AudioError, DataError
 from earshot.inference.predictor import Predictor
 
@@ -54,11 +56,12 @@ def kaggle_submission(checkpoint: str | Path, audio_dir: str | Path, sample_subm
     fallback = " ".join(pred.labels[i] for i in np.argsort(-totals)[:top_k])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["fname", "label"])
-        for name, row in zip(names, rows):
-            w.writerow(row if row is not None else [name, fallback])
+    text = io.StringIO()
+    w = csv.writer(text)
+    w.writerow(["fname", "label"])
+    for name, row in zip(names, rows):
+        w.writerow(row if row is not None else [name, fallback])
+    atomic_write_text(out, text.getvalue())
     validate_submission(out, sample_submission, top_k, pred.labels)
     return {"file": str(out), "rows": len(names), "failed": failed, "fallback": fallback}
 

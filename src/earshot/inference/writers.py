@@ -9,6 +9,7 @@ from typing import IO, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from earshot.atomic import atomic_write_text
 from earshot.errors import AudioError
 
 
@@ -88,7 +89,7 @@ def write_event_list(path: str | Path, events: Iterable[tuple[str, Sequence[Sequ
     lines = ["filename\tonset\toffset\tevent_label"]
     for file, evs in events:
         lines += event_rows(file, evs)
-    Path(path).write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return Path(path)
 
 

@@ -5,10 +5,10 @@ Each returns lines, so the CLI only prints them and the library stays usable wit
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from earshot.atomic import read_json
 from earshot.data.manifest import summarize
 
 
@@ -52,8 +52,8 @@ def metric_lines(report: dict[str, Any], indent: str = "  ") -> list[str]:
 
 def run_lines(run: Path) -> list[str]:
     """After training: time, split, headline metrics, where things are, what to try next."""
-    summary = json.loads((run / "summary.json").read_text())
-    metrics = json.loads((run / "metrics.json").read_text())
+    summary = read_json(run / "summary.json", "the run's summary")
+    metrics = read_json(run / "metrics.json", "the run's metrics")
     lines = ["", f"done in {summary['train_seconds']:.0f} s ({metrics['fit_seconds']:.0f} s of training); "
                  f"{summary['task']} evaluated on the {summary['split']} split ({metrics['n_clips']} clips)",
              *metric_lines(metrics)]

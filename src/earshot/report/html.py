@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import soundfile as sf  # noqa: E402
 import yaml  # noqa: E402
 
+from earshot.atomic import read_json  # noqa: E402
 from earshot.errors import EarshotError  # noqa: E402
 
 CSS = """:root{--bg:#f6f7f9;--card:#fff;--ink:#1d2430;--mute:#5d6778;--line:#e2e6ec;--accent:#2f6fde;
@@ -151,7 +152,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, n_wrong: in
     run = Path(run_dir)
     if not (run / "metrics.json").exists():
         raise EarshotError(f"{run}: not a finished run folder (no metrics.json)")
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = read_json(run / "metrics.json", "the run's metrics")
     cfg_text = (run / "config.yaml").read_text() if (run / "config.yaml").exists() else ""
     cfg = yaml.safe_load(cfg_text) if cfg_text else {}
     model = (cfg.get("model") or {}).get("name", "") if cfg else ""
@@ -184,7 +185,7 @@ def _data_section(run: Path, cfg: dict[str, Any]) -> list[str]:
         parts.append(_table(rows, ["", ""]).replace("<tr><th></th><th></th></tr>", ""))
     else:
         parts.append(f"<p class=mute>The manifest {html.escape(str(manifest))} is not found from here.</p>")
-    skipped = json.loads((run / "skipped.json").read_text()) if (run / "skipped.json").exists() else {}
+    skipped = read_json(run / "skipped.json", "the skip report") if (run / "skipped.json").exists() else {}
     if skipped.get("count"):
         parts.append(f"<p class=bad>{skipped['count']} clip(s) skipped during training:</p>"
                      + _table([[s["path"], s["reason"]] for s in skipped["skipped"][:50]], ["file", "reason"]))

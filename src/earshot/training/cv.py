@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from earshot.atomic import atomic_write_text, read_json
 from earshot.config import RunConfig
 from earshot.errors import ConfigError
 from earshot.training.run import train
@@ -42,7 +43,7 @@ def cross_validate(cfg: RunConfig, folds: Sequence[int], val_fraction: float | N
         data = replace(cfg.data, test_folds=[int(k)],
                        val_fraction=cfg.data.val_fraction if val_fraction is None else val_fraction)
         run = train(replace(cfg, name=f"{cfg.name}-fold{k}", data=data))
-        m = json.loads((run / "metrics.json").read_text())
+        m = read_json(run / "metrics.json", "the run's metrics")
         headline = m["headline"]
         runs.append({"fold": int(k), "run": str(run), "train_seconds": m.get("train_seconds"),
                      **{key: m[key] for key in headline if m.get(key) is not None}})
@@ -54,6 +55,6 @@ def cross_validate(cfg: RunConfig, folds: Sequence[int], val_fraction: float | N
     summary["train_seconds"] = float(sum(r["train_seconds"] or 0 for r in runs))
     out = Path(cfg.out_dir) / f"{cfg.name}-cv.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2))
+    atomic_write_text(out, json.dumps(summary, indent=2))
     summary["summary_file"] = str(out)
     return summary

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from earshot.atomic import atomic_write_text
 from earshot.data.manifest import Clip, SkipReport, label_list
 from earshot.data.sources.common import stable_fraction
 from earshot.errors import ConfigError, DataError
@@ -147,7 +148,7 @@ def _train_head(cache: str | Path, out_dir: str | Path, cfg: HeadConfig) -> dict
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report["checkpoint"] = str(save_head_checkpoint(attrs, head, head_args, task, out / "best.ckpt", cfg))
-    (out / "metrics.json").write_text(json.dumps(report, indent=2, default=str))
+    atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, default=str))
     return report
 
 

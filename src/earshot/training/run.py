@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
+from earshot.atomic import atomic_write, atomic_write_text
 from earshot.config import RunConfig, from_dict, save_config, to_dict
 from earshot.data.augment import BackgroundMix, WaveformAugment, chain
 from earshot.data.loading import (AudioCache, AudioReader, CropDataset, WindowDataset, balanced_sampler, check_clips,
@@ -229,6 +229,7 @@ def build_trainer(cfg: RunConfig, run: Path, task: Task, validate: bool, resumed
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+    from earshot.training.checkpoint_io import AtomicCheckpointIO
     from earshot.training.schedules import StagedLearningRate
 
     monitor = f"val/{cfg.trainer.monitor or task.monitor}"
@@ -254,6 +255,7 @@ def build_trainer(cfg: RunConfig, run: Path, task: Task, validate: bool, resumed
                                                                                  version=version)],
         enable_progress_bar=cfg.trainer.progress_bar, num_sanity_val_steps=0, log_every_n_steps=10,
         limit_train_batches=cfg.trainer.limit_train_batches, enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()],
     )
 
 
@@ -279,7 +281,7 @@ def finish(cfg: RunConfig, run: Path, splits: Splits, loaders: Loaders, skipped:
     ckdir = run / "checkpoints"
     best = ckdir / "best.ckpt"
     if not validate:  # no validation: the last epoch is the model
-        shutil.copyfile(ckdir / "last.ckpt", best)
+        atomic_write(best, lambda f: f.write((ckdir / "last.ckpt").read_bytes()))
     ck = load_checkpoint(best)
     pred = Predictor(ck.model, ck.task, ck.meta, device="cpu" if cfg.trainer.accelerator == "cpu" else None)
     tuned: dict[str, Any] = {}
@@ -302,7 +304,7 @@ def finish(cfg: RunConfig, run: Path, splits: Splits, loaders: Loaders, skipped:
     summary = {"run": str(run), "task": ck.task.name, "verb": ck.task.verb, "split": eval_split, "n_clips": report["n_clips"],
                **{k: report.get(k) for k in report["headline"]}, "train_seconds": report["train_seconds"],
                "skipped": len(skipped), "headline": report["headline"]}
-    (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(run / "summary.json", json.dumps(summary, indent=2))
     return report
 
 

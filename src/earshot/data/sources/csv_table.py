@@ -85,8 +85,12 @@ def read_table(
     label_col: str | None = None,
     label_sep: str = ",",
     skipped: SkipReport | None = None,
+    allow_outside_root: bool = False,
 ) -> tuple[list[Candidate], SkipReport]:
-    """Parse rows into candidates; malformed rows go to the report with their line number."""
+    """Parse rows into candidates; malformed rows go to the report with their line number.
+
+    A path that leaves ``audio_dir`` (``../``, an absolute path, a link out) is skipped and
+    reported unless ``allow_outside_root``: a listing cannot make earshot read files elsewhere."""
     csv_path = Path(csv_path)
     if not csv_path.exists():
         raise DataError(csv_path, "CSV file not found")
@@ -100,6 +104,7 @@ def read_table(
     except StopIteration:
         raise DataError(csv_path, "CSV is empty") from None
     col = _columns(header, path_col, label_col, csv_path)
+    root = audio_dir.resolve()
     by_path: dict[Path, Candidate] = {}
     order: list[Candidate] = []
     for line, row in enumerate(rows, 2):
@@ -114,6 +119,10 @@ def read_table(
             report.add(csv_path, f"malformed row ({e})", line)
             continue
         f = (audio_dir / rel).resolve()
+        if not allow_outside_root and not f.is_relative_to(root):
+            report.add(csv_path, f"path {rel!r} leaves the audio folder {audio_dir} (allow it with "
+                                 "--allow-outside-root)", line)
+            continue
         si = col["split"]
         split = row[si].strip().lower() or None if si is not None else None
         if f in by_path:
@@ -140,9 +149,12 @@ def prepare_csv(
     label_sep: str = ",",
     strict: bool = False,
     keep_silent: bool = False,
+    allow_outside_root: bool = False,
 ) -> PrepareResult:
-    """Read a CSV listing and validate every file it names."""
-    cands, report = read_table(csv_path, audio_dir, path_col, label_col, label_sep)
+    """Read a CSV listing and validate every file it names (paths inside AUDIO_DIR, unless
+    --allow-outside-root)."""
+    cands, report = read_table(csv_path, audio_dir, path_col, label_col, label_sep,
+                               allow_outside_root=allow_outside_root)
     if strict and len(report):
         first = report.items[0]
         raise DataError(first.path, f"{first.reason} (--strict is set)", first.line)
