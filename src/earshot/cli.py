@@ -504,8 +504,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EarshotError as e:
         if a.verbose:
             raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        code = getattr(e, "exit_code", 2)
+        print(f"{'error: ' if code == 2 else ''}{e}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -138,6 +138,9 @@ class TrainerConfig:
     # Score the log-mel statistics + logistic regression baseline on the same clips, beside the model:
     # auto = when the training set is small (< 50 clips per class), where it can win.
     baseline: Literal["auto", "always", "never"] = "auto"
+    # Write checkpoints/last.ckpt every this many optimizer steps as well as every epoch (0: epochs only);
+    # an interrupted run resumes from it exactly (earshot train --resume RUN_DIR).
+    checkpoint_every_n_steps: int = 0
 
 
 @dataclass

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from earshot.data.loading import (AudioCache, AudioReader, CropDataset, WindowDataset, balanced_sampler, check_clips,
+from earshot.data.loading import (AudioCache, AudioReader, CropDataset, WindowDataset, EpochSampler, class_weights, check_clips,
                                   collate_windows, seed_worker)
 from earshot.data.manifest import Clip, SkipReport
 from earshot.tasks import TaggingTask
@@ -104,7 +104,33 @@ def test_check_clips_reports_missing_and_truncated_files_without_decoding(tmp_pa
 
 def test_balanced_sampler_evens_out_multi_label_classes():
     keys = [["common"]] * 90 + [["common", "rare"]] * 10
-    s = balanced_sampler(keys, seed=0)
-    drawn = np.bincount(list(s) * 20, minlength=100)
-    rare_share = drawn[90:].sum() / drawn.sum()
+    s = EpochSampler(100, class_weights(keys), seed=0)
+    drawn = []
+    for epoch in range(20):
+        s.set_epoch(epoch)
+        drawn += [i for i, _, _ in s]
+    rare_share = np.bincount(drawn, minlength=100)[90:].sum() / len(drawn)
     assert 0.35 < rare_share < 0.65  # the rare class is drawn about as often as the common one
+
+
+def test_an_epoch_depends_on_seed_and_epoch_only_and_resumes_at_any_position():
+    s = EpochSampler(50, seed=3)
+    s.set_epoch(4)
+    full = list(s)
+    assert sorted(i for i, _, _ in full) == list(range(50)) and list(s) == full  # a permutation, repeatable
+    s.set_epoch(5)
+    assert [i for i, _, _ in s] != [i for i, _, _ in full]
+    s.resume(4, 17)
+    s.set_epoch(3)  # a resume point applies to its own epoch only
+    assert len(list(s)) == 50
+    s.resume(4, 17)
+    s.set_epoch(4)
+    assert list(s) == full[17:] and list(s) == full  # and to one iteration
+
+
+def test_crops_are_the_same_whichever_worker_draws_them(tmp_path):
+    clips = [Clip(id=f"c{i}", path=str(write_wav(tmp_path / f"c{i}.wav", tone(16000, 1.0))), duration=1.0,
+                  sample_rate=16000, channels=1, labels=["a"]) for i in range(2)]
+    ds = CropDataset(clips, AudioReader(16000), lambda c, crop=None: np.zeros(1, np.float32), 4000, seed=7)
+    a, b = ds[(1, 2, 9)]["audio"], ds[(1, 2, 9)]["audio"]
+    assert torch.equal(a, b) and not torch.equal(a, ds[(1, 2, 10)]["audio"])

@@ -173,21 +173,78 @@ def check_clips(clips: Sequence[Clip], sample_rate: int, strict: bool = False, s
     return out
 
 
-def balanced_sampler(keys: Sequence[Sequence[str]], seed: int = 0) -> torch.utils.data.WeightedRandomSampler:
-    """Draws every class about equally often. ``keys[i]`` are the classes clip ``i`` counts for; a
-    multi-label clip takes the weight of its rarest class, 1 / (clips of that class)."""
+def class_weights(keys: Sequence[Sequence[str]]) -> torch.Tensor:
+    """Sampling weights that draw every class about equally often. ``keys[i]`` are the classes clip
+    ``i`` counts for; a multi-label clip takes the weight of its rarest class, 1 / (clips of that class)."""
     counts: dict[str, int] = {}
     for ks in keys:
         for k in ks:
             counts[k] = counts.get(k, 0) + 1
-    w = torch.tensor([max(1.0 / counts[k] for k in ks) for ks in keys], dtype=torch.double)
-    return torch.utils.data.WeightedRandomSampler(w, len(keys), replacement=True,
-                                                  generator=torch.Generator().manual_seed(seed))
+    return torch.tensor([max(1.0 / counts[k] for k in ks) for ks in keys], dtype=torch.double)
+
+
+def _mix(*xs: int) -> int:
+    """One 63-bit seed from several integers (stable across runs and machines)."""
+    return int(hashlib.blake2b(repr(xs).encode(), digest_size=8).hexdigest(), 16) % 2**63
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """The training order of one epoch as a function of ``(seed, epoch)`` alone: a permutation, or
+    ``weights``-proportional draws with replacement (the balanced sampler).
+
+    It yields keys ``(index, epoch, position)``, and :class:`CropDataset` seeds each example's own
+    randomness (crop offset, augmentation) from ``(seed, epoch, position)``. So the data of a run
+    depend on neither the number of loader workers nor on where a run was interrupted: an epoch
+    resumed at a position yields exactly what an uninterrupted one would have from there.
+    """
+
+    def __init__(self, n: int, weights: torch.Tensor | None = None, seed: int = 0):
+        self.n, self.weights, self.seed = n, weights, seed
+        self.epoch = 0
+        self._resume: tuple[int, int] | None = None
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls this at the start of every epoch
+        self.epoch = epoch
+
+    def resume(self, epoch: int, position: int) -> None:
+        """The next iteration of ``epoch`` starts at ``position`` (decided when iteration starts:
+        Lightning creates the iterator before it sets the epoch)."""
+        self._resume = (epoch, position)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Any:
+        g = torch.Generator().manual_seed(_mix(self.seed, self.epoch))
+        order = (torch.multinomial(self.weights, self.n, replacement=True, generator=g) if self.weights is not None
+                 else torch.randperm(self.n, generator=g)).tolist()
+        resume, self._resume = self._resume, None
+        start = resume[1] if resume is not None and resume[0] == self.epoch else 0
+        for pos in range(start, self.n):
+            yield (order[pos], self.epoch, pos)
+
+
+class ResumableLoader(torch.utils.data.DataLoader):
+    """A training loader that can resume mid-epoch. Lightning saves :meth:`state_dict` in every
+    checkpoint and hands it back on resume; ``consumed`` is set by the trainer after each step
+    (Lightning's own fetcher reads one batch ahead, so counting batches here would be one off)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.consumed = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": int(self.sampler.epoch), "consumed": int(self.consumed)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.consumed = int(state["consumed"])
+        self.sampler.resume(int(state["epoch"]), self.consumed * int(self.batch_size))
 
 
 def seed_worker(worker_id: int) -> None:
     """``worker_init_fn``: each loader worker draws from its own generator, seeded by torch's
-    per-worker seed (itself derived from the run's seed), so workers never repeat each other."""
+    per-worker seed (itself derived from the run's seed), so workers never repeat each other.
+    (Only for integer keys: keys from :class:`EpochSampler` carry their own seed.)"""
     info = torch.utils.data.get_worker_info()
     if info is not None and hasattr(info.dataset, "rng"):
         info.dataset.rng = np.random.default_rng(info.seed % 2**63)
@@ -201,15 +258,23 @@ class CropDataset(Dataset):
                  augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None):
         self.clips, self.reader, self.target, self.win = list(clips), reader, target, win
         self.frame_hop = frame_hop
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.augment = augment
 
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int, int]) -> dict[str, Any]:
+        """A crop of clip ``key``; with a key ``(index, epoch, position)`` from :class:`EpochSampler`,
+        its randomness comes from ``(seed, epoch, position)``, else from the dataset's generator."""
         from earshot.tasks.base import Crop
 
+        if isinstance(key, (tuple, list)):
+            i, epoch, pos = (int(v) for v in key)
+            rng = np.random.default_rng([self.seed, epoch, pos])
+        else:
+            i, rng = int(key), self.rng
         c = self.clips[i]
         weight = float(c.weight)
         try:
@@ -218,10 +283,10 @@ class CropDataset(Dataset):
             log.warning("%s (skipped in this batch)", e)
             x, weight = np.zeros(self.win, np.float32), 0.0
         n = len(x)
-        off = int(self.rng.integers(0, n - self.win + 1)) if n >= self.win else -int(self.rng.integers(0, self.win - n + 1))
+        off = int(rng.integers(0, n - self.win + 1)) if n >= self.win else -int(rng.integers(0, self.win - n + 1))
         y = fix_length(x, self.win, off)
         if self.augment is not None:
-            y = self.augment(y, self.rng)
+            y = self.augment(y, rng)
         sr = self.reader.sample_rate
         crop = Crop(off / sr, self.win / sr, self.frame_hop)
         item: dict[str, Any] = {"audio": torch.from_numpy(np.ascontiguousarray(y, np.float32)), "weight": weight}

@@ -22,8 +22,8 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from earshot.atomic import atomic_write, atomic_write_text
 from earshot.config import RunConfig, from_dict, save_config, to_dict
 from earshot.data.augment import BackgroundMix, WaveformAugment, chain
-from earshot.data.loading import (AudioCache, AudioReader, CropDataset, WindowDataset, balanced_sampler, check_clips,
-                                  collate_windows, seed_worker)
+from earshot.data.loading import (AudioCache, AudioReader, CropDataset, EpochSampler, ResumableLoader, WindowDataset,
+                                  check_clips, class_weights, collate_windows, seed_worker)
 from earshot.data.manifest import Clip, SkipReport, label_list, read_manifest
 from earshot.data.sources import prepare
 from earshot.data.sources.common import stable_fraction
@@ -175,10 +175,11 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
                 BackgroundMix(a.backgrounds, sr, tuple(a.background_snr_db), a.background_prob)
                 if a.backgrounds else None)
     ds = CropDataset(train, reader, task.target, w.win, model.frame_hop_seconds, cfg.seed, aug)
-    sampler = balanced_sampler([task.sampling_keys(c) for c in train], cfg.seed) if d.balanced else None
+    weights = class_weights([task.sampling_keys(c) for c in train]) if d.balanced else None
+    sampler = EpochSampler(len(train), weights, cfg.seed)  # the order and every crop: functions of (seed, epoch)
     workers = dict(num_workers=d.num_workers, persistent_workers=d.num_workers > 0, worker_init_fn=seed_worker)
-    train_dl = torch.utils.data.DataLoader(ds, batch_size=d.batch_size, shuffle=sampler is None, sampler=sampler,
-                                           drop_last=len(ds) > d.batch_size, **workers)
+    train_dl = ResumableLoader(ds, batch_size=d.batch_size, sampler=sampler, drop_last=len(ds) > d.batch_size,
+                               **workers)
     val_dl = None
     if val:
         val_ds = WindowDataset(val, reader, task.target, w.win, w.hop)
@@ -230,13 +231,15 @@ def build_trainer(cfg: RunConfig, run: Path, task: Task, validate: bool, resumed
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from earshot.training.checkpoint_io import AtomicCheckpointIO
+    from earshot.training.resume import Resumable
     from earshot.training.schedules import StagedLearningRate
 
     monitor = f"val/{cfg.trainer.monitor or task.monitor}"
     mode = "min" if monitor.endswith("loss") else "max"
     ckdir = run / "checkpoints"
     callbacks: list[Any] = [ModelCheckpoint(dirpath=ckdir, filename="last", monitor=None, save_top_k=1,
-                                            enable_version_counter=False)]
+                                            enable_version_counter=False),
+                            Resumable(cfg.seed, ckdir, cfg.trainer.checkpoint_every_n_steps)]
     if validate:
         callbacks.append(ModelCheckpoint(dirpath=ckdir, filename="best", monitor=monitor, mode=mode,
                                          enable_version_counter=False))
@@ -334,6 +337,12 @@ def _resume_config(run: Path) -> tuple[RunConfig, Path]:
     ckpt = run / "checkpoints" / "last.ckpt"
     if not ckpt.exists():
         raise DataError(ckpt, "no last checkpoint to resume from")
+    import torch
+
+    done = torch.load(ckpt, map_location="cpu", weights_only=True)["loops"]["fit_loop"]["epoch_progress"]
+    if done["current"]["completed"] >= cfg.trainer.max_epochs:
+        raise DataError(run, f"this run has finished its {cfg.trainer.max_epochs} epochs: there is nothing to "
+                             "resume (raise trainer.max_epochs in its config.yaml to train it further)")
     return cfg, ckpt
 
 
@@ -347,6 +356,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
 
     from earshot.checkpoint import build_meta
     from earshot.training.module import EarshotModule
+    from earshot.training.resume import Interrupted, Resumable, StopRequested
 
     _quiet_lightning()
     ckpt_path = None
@@ -372,8 +382,13 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
                            monitor=cfg.trainer.monitor, mean_teacher=_mean_teacher(cfg, model, loaders),
                            val_clips=loaders.val_clips if validate else None)
     trainer = build_trainer(cfg, run, task, validate, ckpt_path is not None)
+    stopper = next(c for c in trainer.callbacks if isinstance(c, Resumable))
+    stopper.loader = loaders.train
     t_fit = time.time()
-    trainer.fit(module, loaders.train, loaders.val, ckpt_path=ckpt_path)
+    try:
+        trainer.fit(module, loaders.train, loaders.val, ckpt_path=ckpt_path)
+    except StopRequested:  # Ctrl-C: the checkpoint is written; evaluation waits for the resumed run
+        raise Interrupted(run, trainer.global_step) from None
     if is_rank_zero():
         finish(cfg, run, splits, loaders, skipped, validate,
                {"train_seconds": round(time.time() - t0, 1), "fit_seconds": round(time.time() - t_fit, 1),
