@@ -330,6 +330,14 @@ def _baseline_beside(cfg: RunConfig, task: Task, splits: Splits, loaders: Loader
     return {"baseline": {k: base[k] for k in keep if k in base}}
 
 
+def trained_epochs(ckpt: Path) -> int:
+    """How many epochs a Lightning checkpoint has finished training."""
+    import torch
+
+    return int(torch.load(ckpt, map_location="cpu", weights_only=True)["loops"]["fit_loop"]["epoch_progress"]
+               ["current"]["processed"])
+
+
 def _resume_config(run: Path) -> tuple[RunConfig, Path]:
     import yaml
 
@@ -337,10 +345,7 @@ def _resume_config(run: Path) -> tuple[RunConfig, Path]:
     ckpt = run / "checkpoints" / "last.ckpt"
     if not ckpt.exists():
         raise DataError(ckpt, "no last checkpoint to resume from")
-    import torch
-
-    done = torch.load(ckpt, map_location="cpu", weights_only=True)["loops"]["fit_loop"]["epoch_progress"]
-    if done["current"]["completed"] >= cfg.trainer.max_epochs:
+    if trained_epochs(ckpt) >= cfg.trainer.max_epochs and (run / "metrics.json").exists():
         raise DataError(run, f"this run has finished its {cfg.trainer.max_epochs} epochs: there is nothing to "
                              "resume (raise trainer.max_epochs in its config.yaml to train it further)")
     return cfg, ckpt
@@ -385,14 +390,16 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     stopper = next(c for c in trainer.callbacks if isinstance(c, Resumable))
     stopper.loader = loaders.train
     t_fit = time.time()
-    try:
-        trainer.fit(module, loaders.train, loaders.val, ckpt_path=ckpt_path)
+    fit = ckpt_path is None or trained_epochs(ckpt_path) < cfg.trainer.max_epochs
+    try:  # (a run killed after its last epoch, before its evaluation, only needs the evaluation)
+        if fit:
+            trainer.fit(module, loaders.train, loaders.val, ckpt_path=ckpt_path)
     except StopRequested:  # Ctrl-C: the checkpoint is written; evaluation waits for the resumed run
         raise Interrupted(run, trainer.global_step) from None
     if is_rank_zero():
         finish(cfg, run, splits, loaders, skipped, validate,
                {"train_seconds": round(time.time() - t0, 1), "fit_seconds": round(time.time() - t_fit, 1),
-                "epochs": trainer.current_epoch})
+                "epochs": trainer.current_epoch if fit else cfg.trainer.max_epochs})
     return run
 
 
