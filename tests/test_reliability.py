@@ -69,6 +69,21 @@ def test_truncated_metrics_and_skip_reports_say_so(trained_run, tmp_path, capsys
     assert "skip report is empty" in capsys.readouterr().err
 
 
+def test_an_event_list_cut_mid_row_loses_only_that_row(tmp_path):
+    from earshot.data.manifest import SkipReport
+    from earshot.data.sources.desed import read_strong
+    from earshot.inference.writers import write_event_list
+
+    events = [("a.wav", [(0.5, 1.25, "dog"), (2.0, 3.5, "cat")]), ("b.wav", [(1.0, 2.0, "dog")])]
+    f = write_event_list(tmp_path / "events.tsv", events)
+    text = f.read_text()
+    f.write_text(text[: text.rindex("\t")])  # the last row loses its label
+    report = SkipReport()
+    got = read_strong(f, ["dog", "cat"], report)
+    assert [(e.onset, e.label) for e in got["a.wav"]] == [(0.5, "dog"), (2.0, "cat")] and got["b.wav"] == []
+    assert [(s.line, "expected onset, offset and event_label" in s.reason) for s in report.items] == [(4, True)]
+
+
 def test_a_damaged_audio_cache_entry_is_reported_and_decoded_again(tmp_path, caplog):
     from earshot.data.loading import AudioCache
 
