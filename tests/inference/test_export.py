@@ -53,7 +53,7 @@ def test_onnx_backend_predicts_like_pytorch_without_importing_torch(trained_run,
                      "--backend", backend]) == 0
         tops.append([[t["label"] for t in r["top"]] for r in json.loads(capsys.readouterr().out)])
     assert tops[0] == tops[1]
-    ref = [Predictor.load(ckpt).predict(f).probs for f in files]
+    ref = [Predictor.load(ckpt, precision="fp32").predict(f).probs for f in files]  # parity is against float32
     script = ("import sys, json; from earshot.inference.onnx_backend import OnnxPredictor; "
               f"p = OnnxPredictor({str(model)!r}); "
               f"out = [p.predict(f).probs.tolist() for f in {[str(f) for f in files]!r}]; "
@@ -80,7 +80,7 @@ def test_detector_exports_and_detects_the_same_events_on_onnx_runtime(sed_run, t
     x[16000 * 2 : 16000 * 3] += tone(16000, 1.0, 1500.0)
     x[16000 * 5 : 16000 * 6] += tone(16000, 1.0, 220.0)
     f = write_wav(tmp_path / "scene.wav", x, 16000, "FLOAT")
-    ref, got = Predictor.load(ckpt).detect(f), OnnxPredictor(model).detect(f)
+    ref, got = Predictor.load(ckpt, precision="fp32").detect(f), OnnxPredictor(model).detect(f)
     assert np.abs(ref.frames - got.frames).max() <= 1e-4 and np.abs(ref.probs - got.probs).max() <= 1e-4
     assert [e[2] for e in ref.events] == [e[2] for e in got.events]
     assert np.allclose([e[:2] for e in ref.events], [e[:2] for e in got.events], atol=0.05)

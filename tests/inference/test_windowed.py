@@ -79,3 +79,21 @@ def test_predict_cli_writes_each_windows_scores_with_times(trained_run, tmp_path
         assert abs(sum(float(v) for v in r[3:]) - 1) < 1e-3
     with pytest.raises(ConfigError, match="shorter than the model's shortest input"):
         next(pred.predict_windows(p, window=0.001))
+
+
+def test_bf16_inference_agrees_with_float32(trained_run, tmp_path):
+    import torch
+
+    from earshot.inference.predictor import resolve_precision
+
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
+    with pytest.raises(Exception, match="use auto, fp32 or bf16"):
+        resolve_precision("fp8", torch.device("cpu"))
+    ck = trained_run / "checkpoints" / "best.ckpt"
+    full, half = Predictor.load(ck, precision="fp32"), Predictor.load(ck, precision="bf16")
+    rng = np.random.default_rng(6)
+    for i in range(4):
+        x = (rng.standard_normal(full.sample_rate * 2) * 0.1).astype(np.float32)
+        a, b = full.predict_array(x, full.sample_rate), half.predict_array(x, full.sample_rate)
+        assert np.abs(a.probs - b.probs).max() < 0.03 and a.label == b.label

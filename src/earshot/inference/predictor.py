@@ -15,7 +15,7 @@ from earshot.checkpoint import load_checkpoint
 from earshot.data.loading import AudioReader, WindowDataset, check_clips, collate_windows
 from earshot.data.manifest import Clip, SkipReport
 from earshot.data.windows import pool_windows, stitch_clips
-from earshot.errors import DataError
+from earshot.errors import DataError, EarshotError
 from earshot.inference.results import Detection, Prediction, WindowScores
 from earshot.inference.windowed import WindowedInference
 from earshot.tasks import Task
@@ -26,8 +26,9 @@ class Predictor(WindowedInference):
     :func:`earshot.load`. Files of any length are streamed (see :mod:`earshot.inference.windowed`)."""
 
     def __init__(self, model: torch.nn.Module, task: Task, meta: dict[str, Any], device: str | None = None,
-                 batch_size: int = 64):
+                 batch_size: int = 64, precision: str = "auto"):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.precision = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
         self.task = task
         self.meta = meta
@@ -41,9 +42,9 @@ class Predictor(WindowedInference):
         self.min_samples = max(1, model.input.min_samples)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None) -> "Predictor":
+    def load(cls, path: str | Path, device: str | None = None, precision: str = "auto") -> "Predictor":
         ck = load_checkpoint(path)
-        return cls(ck.model, ck.task, ck.meta, device)
+        return cls(ck.model, ck.task, ck.meta, device, precision=precision)
 
     @property
     def frame_hop(self) -> float:
@@ -51,13 +52,11 @@ class Predictor(WindowedInference):
         return self.model.frame_hop_seconds
 
     @torch.no_grad()
-    def _window_probs(self, batch: torch.Tensor) -> np.ndarray:
-        return self.task.probabilities(self.model(batch.to(self.device))).cpu().numpy()
-
-    @torch.no_grad()
     def _window_outputs(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-        """Clip probabilities ``(W, C)`` of each window and, for frame tasks, frames ``(W, T', C)``."""
-        out = self.model(batch.to(self.device))
+        """Clip probabilities ``(W, C)`` of each window and, for frame tasks, frames ``(W, T', C)``.
+        In bf16 the network runs under autocast; the log-mel front-end and the outputs stay float32."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            out = self.model(batch.to(self.device))
         frames = self.task.frame_probabilities(out).cpu().numpy() if self.task.frame_outputs else None
         return self.task.probabilities(out).cpu().numpy(), frames
 
@@ -125,6 +124,22 @@ class Predictor(WindowedInference):
         if predictions is not None:
             write_predictions(predictions, kept, probs, targets, self.task)
         return out
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16``; ``auto`` picks bf16 where the hardware runs it natively (CPUs with
+    AVX-512-BF16 or AMX, CUDA GPUs from Ampere on), fp32 elsewhere."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise EarshotError(f"precision {precision!r}: use auto, fp32 or bf16")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        native = False
+    return "bf16" if native and device.type == "cpu" else "fp32"
 
 
 def write_predictions(path: str | Path, clips: Sequence[Clip], probs: np.ndarray, targets: np.ndarray, task: Task,

@@ -218,13 +218,14 @@ class Service:
         return {"results": results}
 
 
-def create_app(checkpoint: str | Path, limits: ServeLimits | None = None, device: str | None = None) -> Any:
+def create_app(checkpoint: str | Path, limits: ServeLimits | None = None, device: str | None = None,
+               precision: str = "auto") -> Any:
     """The FastAPI app serving ``checkpoint``."""
     from earshot import __version__
     from earshot.inference.predictor import Predictor
 
     limits = limits or ServeLimits()
-    svc = Service(Predictor.load(checkpoint, device), limits)
+    svc = Service(Predictor.load(checkpoint, device, precision), limits)
     app = FastAPI(title="earshot", version=__version__,
                   description=f"{svc.task.name} with {svc.pred.model.name}: {len(svc.pred.labels)} labels")
 
@@ -267,7 +268,8 @@ def create_app(checkpoint: str | Path, limits: ServeLimits | None = None, device
     return app
 
 
-def serve(checkpoint: str | Path, host: str = "127.0.0.1", port: int = 8080, limits: ServeLimits | None = None) -> None:
+def serve(checkpoint: str | Path, host: str = "127.0.0.1", port: int = 8080, limits: ServeLimits | None = None,
+          precision: str = "auto") -> None:
     import uvicorn
 
-    uvicorn.run(create_app(checkpoint, limits), host=host, port=port, log_level="info", timeout_keep_alive=5)
+    uvicorn.run(create_app(checkpoint, limits, precision=precision), host=host, port=port, log_level="info", timeout_keep_alive=5)

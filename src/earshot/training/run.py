@@ -286,7 +286,8 @@ def finish(cfg: RunConfig, run: Path, splits: Splits, loaders: Loaders, skipped:
     if not validate:  # no validation: the last epoch is the model
         atomic_write(best, lambda f: f.write((ckdir / "last.ckpt").read_bytes()))
     ck = load_checkpoint(best)
-    pred = Predictor(ck.model, ck.task, ck.meta, device="cpu" if cfg.trainer.accelerator == "cpu" else None)
+    pred = Predictor(ck.model, ck.task, ck.meta, device="cpu" if cfg.trainer.accelerator == "cpu" else None,
+                     precision="fp32")  # reported figures do not depend on the machine
     tuned: dict[str, Any] = {}
     if validate:
         tuned = pred.tune(loaders.val_clips)
