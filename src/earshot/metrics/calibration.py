@@ -8,7 +8,6 @@ logits are recovered as ``log p`` (softmax is shift-invariant), so ``p_t = softm
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 
 def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, n_bins: int = 15) -> float:
@@ -43,6 +42,8 @@ def nll(probs: np.ndarray, targets: np.ndarray) -> float:
 
 def fit_temperature(probs: np.ndarray, targets: np.ndarray, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
     """The temperature in ``bounds`` that minimises the NLL of ``targets`` (1-D search on log t)."""
+    from scipy.optimize import minimize_scalar
+
     if len(targets) == 0:
         return 1.0
     res = minimize_scalar(lambda s: nll(rescale(probs, float(np.exp(s))), targets),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve, roc_auc_score
 
 
 def _scorable(targets: np.ndarray) -> np.ndarray:
@@ -22,6 +21,8 @@ def _scorable(targets: np.ndarray) -> np.ndarray:
 def tune_thresholds(probs: np.ndarray, targets: np.ndarray, default: float = 0.5) -> np.ndarray:
     """Per-class threshold that maximises that class's F1 on ``(probs, targets)``; ``default`` where
     a class has no positive clip."""
+    from sklearn.metrics import precision_recall_curve  # scikit-learn loads only when scoring (1 s)
+
     out = np.full(probs.shape[1], default, np.float64)
     for c in range(probs.shape[1]):
         if targets[:, c].sum() == 0:
@@ -38,6 +39,7 @@ def tune_thresholds(probs: np.ndarray, targets: np.ndarray, default: float = 0.5
 def tagging_report(probs: np.ndarray, targets: np.ndarray, labels: Sequence[str],
                    thresholds: Sequence[float] | np.ndarray) -> dict[str, Any]:
     """ROC-AUC (macro, micro), mAP, F1 (macro, micro) at ``thresholds``, and per-class AUC, AP, F1."""
+    from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
     probs = np.asarray(probs, np.float64)
     targets = np.asarray(targets, np.int64)
     thr = np.asarray(thresholds, np.float64)
