@@ -1,0 +1,142 @@
+"""Training throughput: clips per second of a full step, the machine's matmul FLOP/s, and the
+fraction of it a training step achieves; and whether data loading keeps up.
+
+    python benchmarks/train_throughput.py [--models resnet_small,cnn_small,crnn] [--batch 16]
+                                          [--seconds 5] [--steps 5] [--compile]
+
+- Peak: FLOP/s of a 2048 x 2048 matmul in float32 and in bf16, measured in the same run.
+- Per model and mode (fp32; bf16 autocast with the front-end in float32; channels_last; with
+  ``--compile`` also torch.compile): clips/s of forward + backward + AdamW on random 5 s clips at the
+  model's rate, after a warm-up step. FLOPs of one step come from
+  ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions), so the achieved fraction
+  is FLOPs x steps/s over the matching peak.
+- Loading: the FSDD recipe's real training loader (decode, crop, augment, collate) iterated with no
+  model, in clips/s, against the clips/s of that recipe's model in training (needs ../shared/data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from earshot.models import create_model
+
+
+def peak_flops(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t)
+
+
+def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer, bf16: bool):
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+            loss = torch.nn.functional.cross_entropy(out["clip_logits"].float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def measure(name: str, mode: str, batch: int, seconds: float, steps: int) -> tuple[float, float]:
+    """(clips/s, FLOPs of one step)."""
+    torch.manual_seed(0)
+    model = create_model(name, 10).train()
+    if mode == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+    sr = model.sample_rate
+    x = torch.randn(batch, int(seconds * sr)) * 0.1
+    y = torch.randint(0, 10, (batch,))
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    run_model = torch.compile(model) if mode == "compile" else model
+    step = step_fn(run_model, x, y, opt, bf16=mode == "bf16")
+    with FlopCounterMode(display=False) as fc:
+        step_fn(model, x, y, opt, bf16=False)()
+    flops = fc.get_total_flops()
+    step()  # warm-up (and compilation)
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.perf_counter() - t), flops
+
+
+def loader_check(steps: int) -> None:
+    from earshot.config import load_config
+    from earshot.data.manifest import SkipReport
+    from earshot.training.run import build_data
+
+    try:
+        cfg, task, splits, model, w, loaders = build_data(load_config("recipes/fsdd.yaml"), SkipReport())
+    except Exception as e:  # noqa: BLE001 (the real data may be absent)
+        print(f"loading check skipped: {e}")
+        return
+    loader = loaders.train
+    it = iter(loader)
+    next(it)
+    t = time.perf_counter()
+    n = 0
+    for _ in range(steps * 4):
+        try:
+            b = next(it)
+        except StopIteration:
+            break
+        n += len(b["audio"])
+    load_rate = n / (time.perf_counter() - t)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    b = next(iter(loader))
+    step = step_fn(model, b["audio"], b["target"].long().reshape(-1), opt, bf16=False)
+    step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    model_rate = len(b["audio"]) * steps / (time.perf_counter() - t)
+    print(f"loading (FSDD recipe, {cfg.data.num_workers} workers, batch {cfg.data.batch_size}, "
+          f"{cfg.data.clip_seconds:g} s crops at {model.sample_rate} Hz): loader alone {load_rate:.0f} clips/s, "
+          f"the recipe's {cfg.model.name} training step {model_rate:.0f} clips/s: {load_rate / model_rate:.1f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="resnet_small,cnn_small,crnn")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--compile", action="store_true")
+    a = ap.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}")
+    peak = {"fp32": peak_flops(torch.float32), "bf16": peak_flops(torch.bfloat16)}
+    print(f"matmul 2048^2: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s")
+    modes = ["fp32", "bf16", "channels_last"] + (["compile"] if a.compile else [])
+    print(f"| model | mode | clips/s ({a.seconds:g} s clips, batch {a.batch}) | vs fp32 | GFLOP per step | "
+          "achieved GFLOP/s | of peak |")
+    print("|---|---|---|---|---|---|---|")
+    for name in a.models.split(","):
+        base = None
+        for mode in modes:
+            try:
+                rate, flops = measure(name, mode, a.batch, a.seconds, a.steps)
+            except Exception as e:  # noqa: BLE001 (a mode this model or machine lacks)
+                print(f"| {name} | {mode} | failed: {type(e).__name__}: {str(e).splitlines()[0][:120]} | | | | |")
+                continue
+            base = base or rate
+            achieved = flops * rate / a.batch
+            p = peak["bf16" if mode == "bf16" else "fp32"]
+            print(f"| {name} | {mode} | {rate:.1f} | {rate / base:.2f}x | {flops / 1e9:.1f} | {achieved / 1e9:.0f} | "
+                  f"{achieved / p:.0%} |", flush=True)
+    loader_check(a.steps)
+
+
+if __name__ == "__main__":
+    main()
