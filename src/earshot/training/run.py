@@ -253,13 +253,27 @@ def build_trainer(cfg: RunConfig, run: Path, task: Task, validate: bool, resumed
     version = f"resumed-{datetime.now().strftime('%Y%m%d-%H%M%S')}" if resumed else ""  # keep the first part's logs
     return L.Trainer(
         max_epochs=cfg.trainer.max_epochs, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
-        precision=cfg.trainer.precision, default_root_dir=run, callbacks=callbacks,
+        precision=training_precision(cfg.trainer.precision, cfg.trainer.accelerator), default_root_dir=run,
+        callbacks=callbacks,
         logger=[CSVLogger(run, name="logs", version=version), TensorBoardLogger(run, name="tensorboard",
                                                                                  version=version)],
         enable_progress_bar=cfg.trainer.progress_bar, num_sanity_val_steps=0, log_every_n_steps=10,
         limit_train_batches=cfg.trainer.limit_train_batches, enable_model_summary=False,
         plugins=[AtomicCheckpointIO()],
     )
+
+
+def training_precision(precision: str, accelerator: str) -> str:
+    """Lightning's precision; ``auto`` is ``bf16-mixed`` where the hardware runs bf16 natively
+    (see :func:`earshot.inference.predictor.resolve_precision`), else ``32-true``."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    from earshot.inference.predictor import resolve_precision
+
+    device = torch.device("cuda" if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu")
+    return "bf16-mixed" if resolve_precision("auto", device) == "bf16" else "32-true"
 
 
 def check_validation(cfg: RunConfig, validate: bool) -> None:
