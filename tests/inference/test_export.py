@@ -48,9 +48,9 @@ def test_onnx_backend_predicts_like_pytorch_without_importing_torch(trained_run,
              for i, s in enumerate((0.5, 3.7))]
     capsys.readouterr()
     tops = []
-    for backend in ("torch", "onnx"):  # the CLI: same labels either way
+    for backend in ("torch", "onnx"):  # the CLI: same labels either way (float32 both)
         assert main(["predict", str(ckpt if backend == "torch" else model), *map(str, files), "--format", "json",
-                     "--backend", backend]) == 0
+                     "--backend", backend, "--precision", "fp32"]) == 0
         tops.append([[t["label"] for t in r["top"]] for r in json.loads(capsys.readouterr().out)])
     assert tops[0] == tops[1]
     ref = [Predictor.load(ckpt, precision="fp32").predict(f).probs for f in files]  # parity is against float32
