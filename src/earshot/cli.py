@@ -295,10 +295,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_commands(sub)
     m = sub.add_parser("models", help="list registered models", description="List the model registry.")
     m.set_defaults(fn=cmd_models)
+    _add_serving_commands(sub)
+    d = sub.add_parser("download", help="fetch published checkpoints (PANNs, VGGish) into the cache, checksum-verified",
+                       description="Download published checkpoints with pooch into the cache folder ($EARSHOT_CACHE, "
+                                   "else the per-user cache). Interrupted downloads resume; a file that fails its "
+                                   "checksum is deleted. Then use model.pretrained=NAME.")
+    d.add_argument("names", nargs="*", help="e.g. panns_cnn14 vggish; none: list what is known")
+    d.add_argument("--cache", help="folder to download into (default: $EARSHOT_CACHE or the user cache)")
+    d.add_argument("--list", action="store_true", help="list the known checkpoints, their files and checksums")
+    d.set_defaults(fn=cmd_download)
+    return p
+
+
+def _add_serving_commands(sub: Any) -> None:
+    """serve, client, export."""
     sv = sub.add_parser("serve", help="an HTTP service for a checkpoint (SageMaker contract, /v1 API, /docs)",
                         description="Serve a checkpoint over HTTP with FastAPI: GET /ping, POST /invocations (raw "
                                     "audio bytes, SageMaker's contract), POST /v1/predict and /v1/detect (multipart "
-                                    "files), GET /v1/model; OpenAPI docs at /docs. Bad uploads get 413/415/422.")
+                                    "files), GET /v1/model; a page to try the model at / and OpenAPI docs at /docs. Bad uploads get "
+                                    "413/415/422.")
     sv.add_argument("checkpoint")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8080)
@@ -321,15 +336,6 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["onnx"], default="onnx")
     ex.add_argument("-o", "--output", help="default: CHECKPOINT with .onnx")
     ex.set_defaults(fn=cmd_export)
-    d = sub.add_parser("download", help="fetch published checkpoints (PANNs, VGGish) into the cache, checksum-verified",
-                       description="Download published checkpoints with pooch into the cache folder ($EARSHOT_CACHE, "
-                                   "else the per-user cache). Interrupted downloads resume; a file that fails its "
-                                   "checksum is deleted. Then use model.pretrained=NAME.")
-    d.add_argument("names", nargs="*", help="e.g. panns_cnn14 vggish; none: list what is known")
-    d.add_argument("--cache", help="folder to download into (default: $EARSHOT_CACHE or the user cache)")
-    d.add_argument("--list", action="store_true", help="list the known checkpoints, their files and checksums")
-    d.set_defaults(fn=cmd_download)
-    return p
 
 
 def _add_training_commands(sub: Any) -> None:
@@ -438,8 +444,8 @@ def _add_backend_args(p: Any, window_help: str) -> None:
                                                                 "window, or the model's hop)")
 
 
-def _add_inference_commands(sub: Any) -> None:
-    """evaluate, predict, detect, submit, report."""
+def _add_evaluate_command(sub: Any) -> None:
+    """evaluate."""
     e = sub.add_parser("evaluate", help="the task's metrics and plots for a checkpoint on a manifest",
                        description="The task's metrics (accuracy, MAP@k and a confusion matrix for a classifier; "
                                    "ROC-AUC, mAP, F1 and per-class AUC and AP for a tagger), written to JSON "
@@ -453,6 +459,10 @@ def _add_inference_commands(sub: Any) -> None:
                    help="fp32 (default: figures that do not depend on the machine), bf16, or auto")
     e.set_defaults(fn=cmd_evaluate)
 
+
+def _add_inference_commands(sub: Any) -> None:
+    """evaluate, predict, detect, submit, report."""
+    _add_evaluate_command(sub)
     pp = sub.add_parser("predict", help="top-k labels (or the tags above threshold) for audio files or folders",
                         description="Predict files of any length, sample rate and channel count: audio is "
                                     "streamed block by block, resampled and mixed down to what the checkpoint "
