@@ -121,9 +121,8 @@ def test_an_epoch_depends_on_seed_and_epoch_only_and_resumes_at_any_position():
     s.set_epoch(5)
     assert [i for i, _, _ in s] != [i for i, _, _ in full]
     s.resume(4, 17)
-    s.set_epoch(3)  # a resume point applies to its own epoch only
+    s.set_epoch(3)  # a resume point applies to its own epoch only, and waits for it
     assert len(list(s)) == 50
-    s.resume(4, 17)
     s.set_epoch(4)
     assert list(s) == full[17:] and list(s) == full  # and to one iteration
 

@@ -218,8 +218,9 @@ class EpochSampler(torch.utils.data.Sampler):
         g = torch.Generator().manual_seed(_mix(self.seed, self.epoch))
         order = (torch.multinomial(self.weights, self.n, replacement=True, generator=g) if self.weights is not None
                  else torch.randperm(self.n, generator=g)).tolist()
-        resume, self._resume = self._resume, None
-        start = resume[1] if resume is not None and resume[0] == self.epoch else 0
+        start = 0
+        if self._resume is not None and self._resume[0] == self.epoch:  # kept until its epoch comes
+            start, self._resume = self._resume[1], None
         for pos in range(start, self.n):
             yield (order[pos], self.epoch, pos)
 
