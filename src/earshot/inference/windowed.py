@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from earshot.audio.io import stream_audio, to_mono
+from earshot.audio.io import resample, stream_audio, to_mono
 from earshot.data.windows import stitch_frames
 from earshot.errors import AudioError, ConfigError, DataError, EarshotError
 from earshot.inference.results import Detection, Prediction, WindowScores
@@ -131,10 +131,8 @@ class WindowedInference:
         return (acc / n if self.pooling == "mean" else acc), frames, starts
 
     # --- arrays -------------------------------------------------------------------------------------
-    def _prepare(self, x: np.ndarray, sample_rate: int, source: str) -> tuple[np.ndarray, list[str]]:
+    def prepare(self, x: np.ndarray, sample_rate: int, source: str) -> tuple[np.ndarray, list[str]]:
         """Mono at the model's rate, with a note for each change."""
-        from earshot.audio.io import resample
-
         notes = []
         x = np.asarray(x, np.float32)
         if x.ndim == 2 and x.shape[0] == 1:
@@ -154,7 +152,7 @@ class WindowedInference:
     def predict_array(self, x: np.ndarray, sample_rate: int, top_k: int | None = None,
                       source: str = "<array>") -> Prediction:
         """Predict a waveform ``(N,)`` or ``(C, N)`` at ``sample_rate``."""
-        x, notes = self._prepare(x, sample_rate, source)
+        x, notes = self.prepare(x, sample_rate, source)
         clip, _, _ = self._pooled([x], self.win, self.hop, False)
         return Prediction(source, self.task.decode(clip, top_k), clip, notes)
 
@@ -162,7 +160,7 @@ class WindowedInference:
                      window: float | None = None, hop: float | None = None) -> Detection:
         """Events in a waveform ``(N,)`` or ``(C, N)`` of any length."""
         self._need_frames()
-        x, notes = self._prepare(x, sample_rate, source)
+        x, notes = self.prepare(x, sample_rate, source)
         return self._detection([x], source, notes, lambda: len(x), window, hop)
 
     # --- files, streamed ----------------------------------------------------------------------------

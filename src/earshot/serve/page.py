@@ -55,7 +55,7 @@ def spectrogram(x: np.ndarray, sr: int, columns: int = MAX_COLUMNS) -> dict[str,
 
 def analyze(pred: Any, x: np.ndarray, sr: int, name: str) -> dict[str, Any]:
     """The page's data for one decoded upload ``x`` (``(N,)`` or ``(C, N)`` at ``sr``)."""
-    mono, notes = pred._prepare(x, sr, name)
+    mono, notes = pred.prepare(x, sr, name)
     task = pred.task
     out: dict[str, Any] = {"file": name, "duration": round(len(mono) / pred.sample_rate, 3), "task": task.name,
                            "notes": notes, "waveform": envelope(mono), "spectrogram": spectrogram(mono, pred.sample_rate)}

@@ -353,17 +353,19 @@ def trained_epochs(ckpt: Path) -> int:
                ["current"]["processed"])
 
 
-def _resume_config(run: Path) -> tuple[RunConfig, Path]:
+def _resume_config(run: Path) -> tuple[RunConfig, Path, int]:
+    """The run's config, its last checkpoint and how many epochs that checkpoint has trained."""
     import yaml
 
     cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
     ckpt = run / "checkpoints" / "last.ckpt"
     if not ckpt.exists():
         raise DataError(ckpt, "no last checkpoint to resume from")
-    if trained_epochs(ckpt) >= cfg.trainer.max_epochs and (run / "metrics.json").exists():
+    done = trained_epochs(ckpt)
+    if done >= cfg.trainer.max_epochs and (run / "metrics.json").exists():
         raise DataError(run, f"this run has finished its {cfg.trainer.max_epochs} epochs: there is nothing to "
                              "resume (raise trainer.max_epochs in its config.yaml to train it further)")
-    return cfg, ckpt
+    return cfg, ckpt, done
 
 
 def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
@@ -379,10 +381,10 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     from earshot.training.resume import Interrupted, Resumable, StopRequested
 
     _quiet_lightning()
-    ckpt_path = None
+    ckpt_path, done = None, 0
     if resume is not None:
         run = Path(resume)
-        cfg, ckpt_path = _resume_config(run)
+        cfg, ckpt_path, done = _resume_config(run)
     L.seed_everything(cfg.seed, verbose=False)
     t0 = time.time()
     skipped = SkipReport()
@@ -405,7 +407,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     stopper = next(c for c in trainer.callbacks if isinstance(c, Resumable))
     stopper.loader = loaders.train
     t_fit = time.time()
-    fit = ckpt_path is None or trained_epochs(ckpt_path) < cfg.trainer.max_epochs
+    fit = done < cfg.trainer.max_epochs  # epochs trained so far: read once, with the config
     try:  # (a run killed after its last epoch, before its evaluation, only needs the evaluation)
         if fit:
             trainer.fit(module, loaders.train, loaders.val, ckpt_path=ckpt_path)
