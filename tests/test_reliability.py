@@ -241,6 +241,39 @@ def test_csv_paths_cannot_leave_the_audio_folder(tmp_path):
     assert len(cands) == 3 and not len(report)
 
 
+def test_manifest_clips_cannot_leave_the_dataset_root(tmp_path, caplog):
+    from earshot.config import load_config
+    from earshot.data.manifest import Clip, SkipReport, manifest_root, read_manifest, write_manifest
+    from earshot.training.run import train
+
+    audio = tmp_path / "data" / "audio"
+    clips = [Clip(f"c{i}", str(write_wav(audio / f"c{i}.wav", tone())), 0.5, 16000, 1, ["a"]) for i in range(3)]
+    m = write_manifest(tmp_path / "manifests" / "m.jsonl", clips)  # the manifest lives apart from its audio
+    assert manifest_root(m) == audio.resolve()
+    assert len(read_manifest(m)) == 3
+    secret = write_wav(tmp_path / "secret.wav", tone())
+    lines = m.read_text().splitlines()
+    lines.insert(2, json.dumps({"id": "x", "path": "../secret.wav", "duration": 0.5, "sample_rate": 16000,
+                                "channels": 1, "labels": ["a"]}))
+    lines.append(json.dumps({"id": "y", "path": str(secret), "duration": 0.5, "sample_rate": 16000,
+                             "channels": 1, "labels": ["a"]}))
+    m.write_text("\n".join(lines) + "\n")
+    report = SkipReport()
+    kept = read_manifest(m, skipped=report)
+    assert [c.id for c in kept] == ["c0", "c1", "c2"]
+    assert [(s.line, "leaves the dataset root" in s.reason) for s in report.items] == [(3, True), (6, True)]
+    assert "outside the dataset root" in caplog.text
+    assert len(read_manifest(m, allow_outside_root=True)) == 5
+    # a manifest with no header (hand-written, or from before the header) is confined to its own folder
+    bare = tmp_path / "manifests" / "bare.jsonl"
+    bare.write_text("\n".join(lines[1:]) + "\n")
+    with pytest.raises(DataError, match="every clip lies outside the dataset root.*re-run `earshot prepare`"):
+        read_manifest(bare)
+    # and training refuses it the same way, unless the config allows it
+    with pytest.raises(DataError, match="outside the dataset root"):
+        train(load_config(None, [f"data.manifest={bare}", "model.name=cnn_small", "trainer.max_epochs=1"]))
+
+
 def test_an_unexpected_error_is_one_line_unless_verbose(monkeypatch, capsys):
     import earshot.cli as cli
 

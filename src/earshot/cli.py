@@ -13,6 +13,7 @@ from earshot import __version__
 from earshot.errors import EarshotError
 
 PRECISIONS = ("auto", "fp32", "bf16")
+OUTSIDE_ROOT_HELP = "read clips outside the dataset root the manifest's header names (skipped otherwise)"
 PRECISION_HELP = ("the network's arithmetic: auto (default) runs bf16 where the hardware has it natively (AMX or "
                   "AVX-512-BF16 CPUs, recent GPUs: 2-3.5x faster, same accuracy in benchmarks/RESULTS.md), fp32 "
                   "elsewhere; the log-mel front-end stays float32")
@@ -71,7 +72,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from earshot.report.console import evaluation_lines
 
     out = Path(a.out) if a.out else Path(a.checkpoint).resolve().parent.parent / f"eval-{Path(a.manifest).stem}"
-    rep = evaluate_checkpoint(a.checkpoint, a.manifest, a.split, out, a.device, a.precision)
+    rep = evaluate_checkpoint(a.checkpoint, a.manifest, a.split, out, a.device, a.precision,
+                              a.allow_outside_root)
     _print(evaluation_lines(rep, a.checkpoint, a.manifest, a.split))
     return 0
 
@@ -210,7 +212,8 @@ def cmd_baseline(a: argparse.Namespace) -> int:
 def cmd_embed(a: argparse.Namespace) -> int:
     from earshot.inference.embed import embed_manifest
 
-    r = embed_manifest(a.source, a.manifest, a.output, a.pretrained, a.window_seconds, a.split)
+    r = embed_manifest(a.source, a.manifest, a.output, a.pretrained, a.window_seconds, a.split,
+                       a.allow_outside_root)
     print(f"embedded {r['n_clips']} clips ({r['audio_seconds'] / 3600:.2f} h of audio, {r['dim']}-d frames) in "
           f"{r['wall_seconds']:.1f} s: {r['seconds_per_audio_hour']:.0f} s per hour of audio; skipped {r['skipped']}")
     print(f"  cache: {r['cache']}\n  try:   earshot train-head {r['cache']} -o HEAD_DIR")
@@ -415,6 +418,7 @@ def _add_small_data_commands(sub: Any) -> None:
     em.add_argument("--window-seconds", type=float, help="clips are read in windows this long (default: the "
                                                          "checkpoint's inference window, else 10 s)")
     em.add_argument("--split", help="only this split")
+    em.add_argument("--allow-outside-root", action="store_true", help=OUTSIDE_ROOT_HELP)
     em.set_defaults(fn=cmd_embed)
     th = sub.add_parser("train-head", help="train a head on an embedding cache (seconds); writes a checkpoint",
                         description="Train an attention-pooling (seed 003), linear or MLP head on the frozen "
@@ -457,6 +461,7 @@ def _add_evaluate_command(sub: Any) -> None:
     e.add_argument("--device")
     e.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 (default: figures that do not depend on the machine), bf16, or auto")
+    e.add_argument("--allow-outside-root", action="store_true", help=OUTSIDE_ROOT_HELP)
     e.set_defaults(fn=cmd_evaluate)
 
 

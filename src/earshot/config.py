@@ -36,6 +36,7 @@ class DataConfig:
     batch_size: int = 32
     num_workers: int = 0
     strict: bool = False  # fail on the first bad file instead of skipping it
+    allow_outside_root: bool = False  # admit manifest clips outside the dataset root its header names
     balanced: bool = False  # class-balanced sampling of training clips
     test_folds: list[int] | None = None  # clips of these folds form the test split (cross-validation)
     val_folds: list[int] | None = None  # and these the validation split; default: carved from train

@@ -16,7 +16,8 @@ def test_roundtrip_keeps_every_field(tmp_path):
     clips = [_clip(0, split="train", fold=2, verified=False, weight=0.5,
                    events=[Event(0.1, 0.9, "dog")], extra={"speaker": "x"}), _clip(1, ("cat",), split="test")]
     m = write_manifest(tmp_path / "m" / "manifest.jsonl", clips)
-    first = json.loads(m.read_text().splitlines()[0])
+    header, first = (json.loads(x) for x in m.read_text().splitlines()[:2])
+    assert header == {"earshot_manifest": 1, "root": os.path.relpath(os.path.abspath("audio"), m.parent)}
     assert not first["path"].startswith("/")  # stored relative to the manifest folder
     back = read_manifest(m)
     assert back == clips
@@ -24,13 +25,13 @@ def test_roundtrip_keeps_every_field(tmp_path):
 
 def test_malformed_line_names_file_and_line(tmp_path):
     m = write_manifest(tmp_path / "m.jsonl", [_clip(0), _clip(1)])
-    lines = m.read_text().splitlines()
+    lines = m.read_text().splitlines()[1:]  # after the header
     m.write_text(lines[0] + "\n{not json\n")
     with pytest.raises(DataError, match=r"m.jsonl:2: bad manifest record"):
-        read_manifest(m)
+        read_manifest(m, allow_outside_root=True)
     m.write_text(lines[0] + "\n" + json.dumps({"id": "x", "path": "a.wav"}) + "\n")
     with pytest.raises(DataError, match=r":2: .*missing field"):
-        read_manifest(m)
+        read_manifest(m, allow_outside_root=True)
     m.write_text(json.dumps({**json.loads(lines[0]), "colour": "red"}) + "\n")
     with pytest.raises(DataError, match=r":1: .*unknown field"):
         read_manifest(m)

@@ -2,11 +2,17 @@
 
 Every dataset layout becomes a list of :class:`Clip`; everything downstream reads only these.
 Paths are stored relative to the manifest's folder and resolved when read.
+
+A manifest's first line is a header naming its dataset root (``{"earshot_manifest": 1, "root": ...}``,
+relative to the manifest's folder). A clip whose file lies outside that root (``../``, an absolute
+path, a link out) is skipped and reported unless the reader allows it, so a manifest cannot make
+earshot read files elsewhere. A manifest without a header is confined to its own folder.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -14,6 +20,8 @@ from typing import Any, Iterable, Sequence
 
 from earshot.atomic import atomic_write_text
 from earshot.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -116,38 +124,92 @@ class SkipReport:
                                           "notes": [asdict(s) for s in self.notes]}, indent=2))
 
 
-def write_manifest(path: str | Path, clips: Iterable[Clip]) -> Path:
-    """Write clips as JSONL, one record per line, paths relative to the manifest's folder."""
+HEADER_KEY = "earshot_manifest"
+MANIFEST_VERSION = 1
+
+
+def write_manifest(path: str | Path, clips: Iterable[Clip], root: str | Path | None = None) -> Path:
+    """Write clips as JSONL, one record per line, paths relative to the manifest's folder.
+
+    The header records the dataset root: ``root``, or by default the deepest folder holding every
+    clip's file (what ``earshot prepare`` was pointed at)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    root = path.parent.resolve()
-    lines = "".join(json.dumps(c.to_json(root), ensure_ascii=False) + "\n" for c in clips)
-    return atomic_write_text(path, lines)
+    here = path.parent.resolve()
+    clips = list(clips)
+    if root is None:
+        root = os.path.commonpath([os.path.dirname(os.path.abspath(c.path)) for c in clips]) if clips else here
+    header = {HEADER_KEY: MANIFEST_VERSION, "root": os.path.relpath(os.path.abspath(root), here)}
+    lines = [json.dumps(header)] + [json.dumps(c.to_json(here), ensure_ascii=False) for c in clips]
+    return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def read_manifest(path: str | Path, labels: Sequence[str] | None = None) -> list[Clip]:
+def manifest_root(path: str | Path) -> Path | None:
+    """The dataset root a manifest's header names (None when it has no header)."""
+    path = Path(path)
+    with open(path) as f:
+        header = _header(f.readline())
+    if header is None or not isinstance(header.get("root"), str):
+        return None
+    return Path(os.path.realpath(path.parent.resolve() / header["root"]))
+
+
+def _header(line: str) -> dict[str, Any] | None:
+    if HEADER_KEY not in line:
+        return None
+    try:
+        d = json.loads(line)
+    except ValueError:
+        return None
+    return d if isinstance(d, dict) and HEADER_KEY in d else None
+
+
+def read_manifest(path: str | Path, labels: Sequence[str] | None = None, allow_outside_root: bool = False,
+                  skipped: SkipReport | None = None) -> list[Clip]:
     """Read a JSONL manifest. Malformed lines raise :class:`DataError` naming file and line.
 
-    With ``labels``, every clip's labels must be in that list.
+    With ``labels``, every clip's labels must be in that list. A clip outside the dataset root (see
+    the module's note) goes to ``skipped`` with its line, and is logged, unless ``allow_outside_root``.
     """
     path = Path(path)
     if not path.exists():
         raise DataError(path, "manifest not found")
-    root = path.parent.resolve()
-    clips = []
+    here = path.parent.resolve()
+    recorded = manifest_root(path)
+    root = recorded or here
+    clips, outside = [], SkipReport()
     with open(path) as f:
         for i, line in enumerate(f, 1):
-            if not line.strip():
+            if not line.strip() or (i == 1 and _header(line) is not None):
                 continue
             try:
-                clips.append(Clip.from_json(json.loads(line), root))
+                clip = Clip.from_json(json.loads(line), here)
             except (ValueError, TypeError) as e:
                 raise DataError(path, f"bad manifest record ({e})", i) from None
+            if not allow_outside_root and not Path(os.path.realpath(clip.path)).is_relative_to(root):
+                outside.add(path, f"clip path {clip.path} leaves the dataset root {root} "
+                                  "(allow it with --allow-outside-root / data.allow_outside_root=true)", i)
+                continue
+            clips.append(clip)
+    if outside.items:
+        _report_outside(path, outside, bool(clips), recorded is not None, skipped)
     if not clips:
         raise DataError(path, "manifest holds no clips")
     if labels is not None:
         check_labels(clips, labels, path)
     return clips
+
+
+def _report_outside(path: Path, outside: SkipReport, some_left: bool, has_root: bool,
+                    skipped: SkipReport | None) -> None:
+    first = outside.items[0]
+    if not some_left:
+        hint = ("" if has_root else "; this manifest records no dataset root (written before earshot "
+                "recorded one?): re-run `earshot prepare`, which records it")
+        raise DataError(path, f"every clip lies outside the dataset root, e.g. {first.reason}{hint}", first.line)
+    log.warning("%s: %d clip(s) outside the dataset root skipped, e.g. line %s", path, len(outside), first.line)
+    if skipped is not None:
+        skipped.extend(outside)
 
 
 def check_labels(clips: Sequence[Clip], labels: Sequence[str], source: str | Path = "manifest") -> None:

@@ -58,7 +58,8 @@ def clip_frames(model: AudioModel, x: np.ndarray, window: int) -> np.ndarray:
 
 
 def embed_manifest(source: str, manifest: str | Path, out: str | Path, pretrained: str | None = None,
-                   window_seconds: float | None = None, split: str | None = None) -> dict[str, Any]:
+                   window_seconds: float | None = None, split: str | None = None,
+                   allow_outside_root: bool = False) -> dict[str, Any]:
     """Embed every readable clip of ``manifest`` (``split`` only, if given) into the HDF5 ``out``.
     Windows are the source checkpoint's inference windows, else ``window_seconds`` (default 10 s)."""
     import h5py
@@ -67,8 +68,9 @@ def embed_manifest(source: str, manifest: str | Path, out: str | Path, pretraine
     if window_seconds is None:
         window_seconds = float(src.pop("window_seconds", None) or 10.0)
     model.eval()
-    clips = [c for c in read_manifest(manifest) if split is None or c.split == split]
     skipped = SkipReport()
+    clips = [c for c in read_manifest(manifest, allow_outside_root=allow_outside_root, skipped=skipped)
+             if split is None or c.split == split]
     window = int(round(window_seconds * model.sample_rate))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,14 +30,14 @@ def write_evaluation(report: dict[str, Any], out_dir: str | Path, task: Task, pr
 
 def evaluate_checkpoint(checkpoint: str | Path, manifest: str | Path, split: str | None = None,
                         out_dir: str | Path | None = None, device: str | None = None,
-                        precision: str = "fp32") -> dict[str, Any]:
+                        precision: str = "fp32", allow_outside_root: bool = False) -> dict[str, Any]:
     """Metrics of ``checkpoint`` on the clips of ``manifest`` (one split, or all), written to ``out_dir``.
     Evaluation runs in float32 by default, so reported figures do not depend on the machine."""
     pred = Predictor.load(checkpoint, device, precision)
-    clips = select(read_manifest(manifest), split)
+    skipped = SkipReport()
+    clips = select(read_manifest(manifest, allow_outside_root=allow_outside_root, skipped=skipped), split)
     if not clips:
         raise DataError(manifest, f"no clips in split {split!r}")
-    skipped = SkipReport()
     report = pred.evaluate(clips, skipped, pictures=Path(out_dir) / "events" if out_dir is not None else None)
     report["split"] = split
     report["checkpoint"] = str(checkpoint)

@@ -425,7 +425,8 @@ def build_data(cfg: RunConfig, skipped: SkipReport) -> tuple[RunConfig, Task, Sp
     absolute path, so the saved config works from anywhere."""
     manifest = ensure_manifest(cfg).resolve()
     cfg = replace(cfg, data=replace(cfg.data, manifest=str(manifest)))
-    task, splits = build_task(cfg, _with_noise_clips(cfg, split_clips(read_manifest(manifest), cfg)), skipped)
+    task, splits = build_task(cfg, _with_noise_clips(cfg, split_clips(read_manifest(
+        manifest, allow_outside_root=cfg.data.allow_outside_root, skipped=skipped), cfg)), skipped)
     model = build_model(cfg, len(task.labels))
     w = windowing(cfg, model)
     loaders = build_loaders(cfg, model, task, splits, w, skipped)
