@@ -45,6 +45,7 @@ def cmd_prepare(a: argparse.Namespace) -> int:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from earshot.config import load_config
+    from earshot.distributed import is_rank_zero
     from earshot.report.console import run_lines
     from earshot.training.run import train
 
@@ -54,7 +55,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         if a.recipe is None:
             raise EarshotError("train needs a RECIPE.yaml (or --resume RUN_DIR)")
         run = train(load_config(*_recipe_and_overrides(a)))
-    _print(run_lines(run))
+    if is_rank_zero():  # under DDP the other ranks have nothing to say
+        _print(run_lines(run))
     return 0
 
 
@@ -168,7 +170,9 @@ def cmd_cv(a: argparse.Namespace) -> int:
 
     recipe, overrides = _recipe_and_overrides(a)
     folds, overrides = parse_folds(overrides)
-    _print(cv_lines(cross_validate(load_config(recipe, overrides), folds)))
+    summary = cross_validate(load_config(recipe, overrides), folds)
+    if summary:  # empty on ranks other than zero under DDP
+        _print(cv_lines(summary))
     return 0
 
 

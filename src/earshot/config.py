@@ -129,7 +129,11 @@ class TrainerConfig:
     monitor: str | None = None  # validation metric for best checkpoint / early stopping (default: the task's)
     patience: int | None = None  # early stopping on the monitored validation metric
     accelerator: str = "auto"
-    devices: int = 1
+    # Several processes (Lightning DDP): devices per node and nodes, e.g. devices=2 strategy=ddp on one
+    # machine; torchrun or SLURM launch them as well (README, "More than one machine")
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
     # auto: bf16-mixed where the hardware runs bf16 natively (AMX/AVX-512-BF16 CPUs, recent GPUs; 1.5-1.9x faster,
     # FSDD accuracy 1.000 against 0.997 in float32), else 32-true; or any Lightning precision ("32-true", "bf16-mixed")
     precision: str = "auto"

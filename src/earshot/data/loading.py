@@ -36,6 +36,7 @@ from earshot.audio.io import fix_length, load_audio, probe_audio
 from earshot.data.manifest import Clip, SkipReport
 from earshot.data.windows import pool_windows, stitch_clips, stitch_frames, window_starts  # noqa: F401 (re-exported)
 from earshot.errors import AudioError
+from earshot.distributed import rank_and_world
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,10 @@ class EpochSampler(torch.utils.data.Sampler):
     randomness (crop offset, augmentation) from ``(seed, epoch, position)``. So the data of a run
     depend on neither the number of loader workers nor on where a run was interrupted: an epoch
     resumed at a position yields exactly what an uninterrupted one would have from there.
+
+    Under DDP every rank draws the same order and takes positions ``rank, rank + world, ...``
+    (asked when iterated, once the process group exists); the order is padded by wrapping round
+    to a multiple of the world size, so every rank runs the same number of steps.
     """
 
     def __init__(self, n: int, weights: torch.Tensor | None = None, seed: int = 0):
@@ -207,22 +212,24 @@ class EpochSampler(torch.utils.data.Sampler):
         self.epoch = epoch
 
     def resume(self, epoch: int, position: int) -> None:
-        """The next iteration of ``epoch`` starts at ``position`` (decided when iteration starts:
-        Lightning creates the iterator before it sets the epoch)."""
+        """The next iteration of ``epoch`` starts at this rank's ``position`` (decided when iteration
+        starts: Lightning creates the iterator before it sets the epoch)."""
         self._resume = (epoch, position)
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // rank_and_world()[1])
 
     def __iter__(self) -> Any:
+        rank, world = rank_and_world()
         g = torch.Generator().manual_seed(_mix(self.seed, self.epoch))
         order = (torch.multinomial(self.weights, self.n, replacement=True, generator=g) if self.weights is not None
                  else torch.randperm(self.n, generator=g)).tolist()
         start = 0
         if self._resume is not None and self._resume[0] == self.epoch:  # kept until its epoch comes
             start, self._resume = self._resume[1], None
-        for pos in range(start, self.n):
-            yield (order[pos], self.epoch, pos)
+        for j in range(start, len(self)):
+            pos = j * world + rank
+            yield (order[pos % self.n], self.epoch, pos)
 
 
 class ResumableLoader(torch.utils.data.DataLoader):

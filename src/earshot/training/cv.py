@@ -11,6 +11,7 @@ import numpy as np
 
 from earshot.atomic import atomic_write_text, read_json
 from earshot.config import RunConfig
+from earshot.distributed import is_rank_zero
 from earshot.errors import ConfigError
 from earshot.training.run import train
 
@@ -43,10 +44,14 @@ def cross_validate(cfg: RunConfig, folds: Sequence[int], val_fraction: float | N
         data = replace(cfg.data, test_folds=[int(k)],
                        val_fraction=cfg.data.val_fraction if val_fraction is None else val_fraction)
         run = train(replace(cfg, name=f"{cfg.name}-fold{k}", data=data))
+        if not is_rank_zero():  # under DDP rank zero evaluates and summarises
+            continue
         m = read_json(run / "metrics.json", "the run's metrics")
         headline = m["headline"]
         runs.append({"fold": int(k), "run": str(run), "train_seconds": m.get("train_seconds"),
                      **{key: m[key] for key in headline if m.get(key) is not None}})
+    if not is_rank_zero():
+        return {}
     summary: dict[str, Any] = {"name": cfg.name, "headline": headline, "folds": runs}
     for key in headline:
         vals = [r[key] for r in runs if key in r]

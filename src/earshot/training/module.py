@@ -14,6 +14,7 @@ from earshot.data.augment import mixup_apply, mixup_draw, spec_augment
 from earshot.data.loading import pool_windows, stitch_clips
 from earshot.models.registry import AudioModel
 from earshot.tasks import Task
+from earshot.distributed import gather
 from earshot.training.mean_teacher import MeanTeacher
 from earshot.training.schedules import step_schedule
 
@@ -84,7 +85,13 @@ class EarshotModule(L.LightningModule):
             self._frames.append((self.task.frame_probabilities(out).cpu().numpy(), batch["start"].cpu().numpy()))
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val or self.val_targets is None:
+        if self.val_targets is None:
+            return
+        # under DDP each rank scored its own clips: every rank gathers all of them, then pools and scores
+        parts = gather((self._val, self._frames))
+        self._val = [v for p in parts for v in p[0]]
+        self._frames = [f for p in parts for f in p[1]]
+        if not self._val:
             return
         probs = np.concatenate([v[0] for v in self._val])
         idx = np.concatenate([v[1] for v in self._val])

@@ -21,6 +21,7 @@ import lightning as L
 import torch
 
 from earshot.data.loading import _mix
+from earshot.distributed import any_rank
 from earshot.errors import EarshotError
 
 
@@ -58,7 +59,8 @@ class Resumable(L.Callback):
             self.loader.load_state_dict(states[0])
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.is_global_zero and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        self.verbose = trainer.is_global_zero
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # every rank: Ctrl-C reaches them all
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -73,14 +75,16 @@ class Resumable(L.Callback):
         if self.interrupted:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
         self.interrupted = True
-        print("\nstopping after this step (Ctrl-C again to stop at once) ...", flush=True)
+        if getattr(self, "verbose", True):
+            print("\nstopping after this step (Ctrl-C again to stop at once) ...", flush=True)
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
-        step = trainer.global_step
-        torch.manual_seed(_mix(self.seed, step, 1))  # dropout and anything else on torch's generator
+        step, rank = trainer.global_step, trainer.global_rank
+        own = () if rank == 0 else (rank,)  # under DDP each rank draws its own
+        torch.manual_seed(_mix(self.seed, step, 1, *own))  # dropout and anything else on torch's generator
         gen = getattr(module, "gen", None)
         if isinstance(gen, torch.Generator):
-            gen.manual_seed(_mix(self.seed, step, 2))  # SpecAugment, mixup
+            gen.manual_seed(_mix(self.seed, step, 2, *own))  # SpecAugment, mixup
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -88,6 +92,7 @@ class Resumable(L.Callback):
         if hasattr(loader, "consumed"):
             loader.consumed = batch_idx + 1
         step = trainer.global_step
+        self.interrupted = any_rank(self.interrupted)  # every rank stops at the same step
         if self.interrupted or (self.every and step % self.every == 0):
             trainer.save_checkpoint(self.ckdir / "last.ckpt")
         if self.interrupted:

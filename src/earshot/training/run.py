@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -17,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from earshot.atomic import atomic_write, atomic_write_text
 from earshot.config import RunConfig, from_dict, save_config, to_dict
@@ -30,6 +30,7 @@ from earshot.data.sources.common import stable_fraction
 from earshot.errors import ConfigError, DataError, EarshotError
 from earshot.models.registry import AudioModel, create_model
 from earshot.tasks import Task, create_task
+from earshot.distributed import RUN_DIR_ENV, ShardSampler, barrier, is_rank_zero, shared_run_dir
 
 log = logging.getLogger("earshot")
 
@@ -56,10 +57,6 @@ class Windowing:
     @property
     def hop_seconds(self) -> float:
         return self.hop / self.sample_rate
-
-
-def is_rank_zero() -> bool:
-    return rank_zero_only.rank == 0
 
 
 def ensure_manifest(cfg: RunConfig) -> Path:
@@ -183,12 +180,19 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
     val_dl = None
     if val:
         val_ds = WindowDataset(val, reader, task.target, w.win, w.hop)
-        val_dl = torch.utils.data.DataLoader(val_ds, batch_size=max(1, d.batch_size // 4),
+        val_dl = torch.utils.data.DataLoader(val_ds, batch_size=max(1, d.batch_size // 4), sampler=ShardSampler(len(val)),
                                              collate_fn=collate_windows, **workers)
     return Loaders(train_dl, val_dl, val, train)
 
 
-def new_run_dir(cfg: RunConfig) -> Path:
+def new_run_dir(cfg: RunConfig, tag: str | None = None) -> Path:
+    """``OUT_DIR/NAME-TIME`` (made on rank zero only), or ``OUT_DIR/NAME-TAG`` for a tag shared by
+    every rank (a SLURM job)."""
+    if tag is not None:
+        run = Path(cfg.out_dir) / f"{cfg.name}-{tag}"
+        if is_rank_zero():
+            run.mkdir(parents=True, exist_ok=True)
+        return run
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run = Path(cfg.out_dir) / f"{cfg.name}-{stamp}"
     i = 1
@@ -204,7 +208,8 @@ def _quiet_lightning() -> None:
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for pattern in (".*does not have many workers.*", ".*number of training batches.*", ".*LeafSpec.*",
-                    ".*torch.jit.*", ".*no `val_dataloader`.*"):
+                    ".*torch.jit.*", ".*no `val_dataloader`.*",
+                    ".*sync_dist=True.*"):  # validation metrics are computed from every rank's clips already
         warnings.filterwarnings("ignore", pattern)
 
 
@@ -251,8 +256,10 @@ def build_trainer(cfg: RunConfig, run: Path, task: Task, validate: bool, resumed
         o = cfg.optim
         callbacks.append(StagedLearningRate(monitor, o.patience, o.lr_decay, o.num_stages))
     version = f"resumed-{datetime.now().strftime('%Y%m%d-%H%M%S')}" if resumed else ""  # keep the first part's logs
+    t = cfg.trainer
     return L.Trainer(
-        max_epochs=cfg.trainer.max_epochs, accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+        max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy=t.strategy, use_distributed_sampler=False,  # earshot's samplers shard by rank themselves
         precision=training_precision(cfg.trainer.precision, cfg.trainer.accelerator), default_root_dir=run,
         callbacks=callbacks,
         logger=[CSVLogger(run, name="logs", version=version), TensorBoardLogger(run, name="tensorboard",
@@ -393,7 +400,8 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
         cfg = scale_epochs(cfg, len(loaders.train), len(loaders.train_clips), len(task.labels))
     validate = loaders.val is not None
     if resume is None:
-        run = new_run_dir(cfg)
+        run = shared_run_dir(lambda tag: new_run_dir(cfg, tag), cfg.trainer.accelerator,
+                             launches_more=cfg.trainer.devices not in (1, "1") or cfg.trainer.num_nodes > 1)
     if is_rank_zero():
         save_config(cfg, run / "config.yaml")
     if not cfg.model.pretrained:  # a pretrained backbone keeps the input statistics it was trained with
@@ -413,10 +421,13 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
             trainer.fit(module, loaders.train, loaders.val, ckpt_path=ckpt_path)
     except StopRequested:  # Ctrl-C: the checkpoint is written; evaluation waits for the resumed run
         raise Interrupted(run, trainer.global_step) from None
-    if is_rank_zero():
+    finally:
+        os.environ.pop(RUN_DIR_ENV, None)  # handed to the processes Lightning started; not to a next run
+    if is_rank_zero():  # evaluation on one process: the figures are those of a single-process run
         finish(cfg, run, splits, loaders, skipped, validate,
                {"train_seconds": round(time.time() - t0, 1), "fit_seconds": round(time.time() - t_fit, 1),
                 "epochs": trainer.current_epoch if fit else cfg.trainer.max_epochs})
+    barrier()  # the other ranks wait, so that a next run (the next fold) starts together
     return run
 
 
