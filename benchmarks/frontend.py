@@ -1,10 +1,14 @@
 """Log-mel front-end vs librosa: agreement in dB and throughput on a batch of 64 five-second clips.
 
-    python benchmarks/frontend.py [--rounds 3] [--threads N]
+    python benchmarks/frontend.py [--rounds 3] [--threads N] [--breakdown]
 
 Prints, for each front-end setting, the maximum absolute difference in dB against
 ``librosa.feature.melspectrogram`` + ``power_to_db`` (same settings, float32) and clips per
 second for earshot (torch) and librosa, with their ratio. Targets: <= 1e-3 dB, >= 3x.
+
+``--breakdown`` also times each stage of earshot's front-end on one cache-sized chunk (the way
+it runs), scaled to the whole batch, and the ratio librosa would have to earshot's FFT alone:
+the ceiling of any float32 front-end built on the same FFT.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--breakdown", action="store_true", help="time each stage of earshot's front-end")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -80,12 +85,46 @@ def main() -> None:
         x = (rng.standard_normal((a.batch, int(a.seconds * c.sample_rate))) * 0.1).astype(np.float32)
         fe = LogMel(c).eval()
         xt = torch.from_numpy(x)
+        stages = stage_times(fe, xt) if a.breakdown else {}  # first: librosa's idle BLAS threads spin for a while
         with torch.inference_mode():
             ours = fe(xt).numpy()
             ref = librosa_logmel(x, c)
             t_ours, t_ref, ratio = alternating_blocks(lambda: fe(xt), lambda: librosa_logmel(x, c), a.rounds)
         diff = float(np.abs(ours - ref).max())
         print(f"{name:28s} {diff:13.2e} {a.batch / t_ours:16.1f} {a.batch / t_ref:16.1f} {ratio:6.1f}")
+        if stages:
+            line = "  ".join(f"{k} {v * 1e3:.1f}" for k, v in stages.items())
+            print(f"{'':28s} ms per batch: {line}; FFT-only ceiling {t_ref / stages['rfft']:.1f}x librosa")
+
+
+def stage_times(fe: LogMel, x: torch.Tensor, repeats: int = 20) -> dict[str, float]:
+    """Seconds per batch of each stage, timed on one chunk of the size the front-end uses."""
+    c = fe.config
+    n = max(1, fe.CHUNK_ELEMENTS // (c.frames(x.shape[-1]) * c.n_fft))
+    xc, scale = x[:n], x.shape[0] / n
+    half = c.n_fft // 2
+    win = fe.window.shape[0]
+    padded = torch.nn.functional.pad(xc[:, None], (half, half))[:, 0] if c.center else xc
+    frames = padded.unfold(-1, c.n_fft if c.center else win, c.hop_length) * fe.window
+    spec = torch.fft.rfft(frames, n=c.n_fft)
+    power = spec.real.square() + spec.imag.square()
+    mel = power @ fe.mel_t
+    steps = {"pad": lambda: torch.nn.functional.pad(xc[:, None], (half, half)),
+             "frames+window": lambda: padded.unfold(-1, frames.shape[-1], c.hop_length) * fe.window,
+             "rfft": lambda: torch.fft.rfft(frames, n=c.n_fft),
+             "power": lambda: spec.real.square() + spec.imag.square(),
+             "mel matmul": lambda: power @ fe.mel_t,
+             "log": lambda: 10.0 * torch.log10(torch.clamp(mel, min=c.amin)),
+             "all": lambda: fe(xc)}
+    out = {}
+    with torch.inference_mode():
+        for k, fn in steps.items():
+            fn()
+            t = time.perf_counter()
+            for _ in range(repeats):
+                fn()
+            out[k] = (time.perf_counter() - t) / repeats * scale
+    return out
 
 
 if __name__ == "__main__":
