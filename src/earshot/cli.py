@@ -213,6 +213,35 @@ def cmd_baseline(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(a: argparse.Namespace) -> int:
+    from earshot.data.sharding import build_cache, parse_shard
+
+    rate = a.sample_rate
+    if a.recipe:
+        from earshot.config import load_config
+        from earshot.models.registry import create_model
+
+        cfg = load_config(a.recipe)
+        rate = create_model(cfg.model.name, 2, frontend=cfg.model.frontend, **cfg.model.args).sample_rate
+    r = build_cache(a.manifest, a.out, rate, parse_shard(a.shard), a.workers, a.allow_outside_root)
+    print(f"shard {r['shard']}: {r['clips']} clips, {r['decoded']} decoded ({r['clips_per_second']:.0f}/s), "
+          f"{r['already_cached']} already cached, {r['skipped']} skipped ({r['skip_report']}); "
+          f"{r['audio_hours']:.2f} h of audio at {rate} Hz in {r['cache']}")
+    print(f"  train with: data.audio_cache={a.out}")
+    return 0
+
+
+def cmd_merge_cache(a: argparse.Namespace) -> int:
+    from earshot.data.sharding import merge_caches
+
+    r = merge_caches(a.parts, a.out)
+    print(f"merged {r['parts']} parts into {r['cache']}: {r['copied']} entries copied, {r['already_there']} "
+          f"already there, {len(r['damaged'])} damaged and left out")
+    for f in r["damaged"]:
+        print(f"  damaged: {f} (run `earshot cache` for its shard again)")
+    return 0 if not r["damaged"] else 1
+
+
 def cmd_embed(a: argparse.Namespace) -> int:
     from earshot.inference.embed import embed_manifest
 
@@ -389,6 +418,27 @@ def _add_training_commands(sub: Any) -> None:
     t.add_argument("overrides", nargs="*", help="key=value config overrides")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     t.set_defaults(fn=cmd_train)
+
+    ca = sub.add_parser("cache", help="decode and resample a manifest's clips (or one shard of them) into the audio "
+                                      "cache that training reads",
+                        description="Decode every clip once, resampled to the model's rate, into DIR (train with "
+                                    "data.audio_cache=DIR). --shard i/n takes the clips of shard i of n, fixed by a "
+                                    "hash of each clip's id, so n machines can each build a part; they write into one "
+                                    "shared DIR, or into their own folders joined by `earshot merge-cache`.")
+    ca.add_argument("manifest")
+    ca.add_argument("--out", required=True, help="the cache folder")
+    ca.add_argument("--sample-rate", type=int, default=16000, help="the model's rate (default: %(default)s)")
+    ca.add_argument("--recipe", help="take the sample rate from this recipe's model instead")
+    ca.add_argument("--shard", default="1/1", help="i/n: this machine's shard (default: all clips)")
+    ca.add_argument("--workers", type=int, default=2, help="decoding threads")
+    ca.add_argument("--allow-outside-root", action="store_true", help=OUTSIDE_ROOT_HELP)
+    ca.set_defaults(fn=cmd_cache)
+    mc = sub.add_parser("merge-cache", help="join audio-cache folders built shard by shard",
+                        description="Copy the entries of cache folders built by `earshot cache --shard` into one, "
+                                    "checking each entry's content hash; damaged entries are named and left out.")
+    mc.add_argument("parts", nargs="+")
+    mc.add_argument("--out", required=True)
+    mc.set_defaults(fn=cmd_merge_cache)
 
     cv = sub.add_parser("cv", help="k-fold cross-validation: mean and std over folds",
                         description="Train once per fold with that fold as the test split (needs a manifest with "
