@@ -1,0 +1,144 @@
+"""A large dataset in miniature: many short synthetic clips through prepare, the sharded audio
+cache and the training loader, with throughput and memory at each stage.
+
+    python benchmarks/scale_sim.py [--clips 100000] [--seconds 0.5] [--shards 4] [--work DIR]
+
+Stages (each timed; every figure printed is measured here):
+1. write the clips as 16-bit WAV at 16 kHz, in 10 class folders;
+2. ``earshot prepare folder`` (reads every header) -> manifest;
+3. ``earshot cache --shard i/n`` for each shard in turn, as n machines would, then
+   ``earshot merge-cache``;
+4. one training epoch of the loader alone (random crops from the memory-mapped cache, 2 worker
+   processes, no model), sampling the memory (PSS) of the loader and its workers as it goes,
+   for the whole manifest and for a tenth of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Memory of a process and all its descendants, in MB: the sum of their proportional set sizes
+    (PSS, from /proc), so pages the forked workers share with the loader count once."""
+    pid = pid or os.getpid()
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / 1024
+
+
+def write_clips(root: Path, n: int, seconds: float, sr: int = 16000) -> float:
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    n_s = int(seconds * sr)
+    t = np.arange(n_s) / sr
+    for i in range(n):
+        cls = i % 10
+        x = 0.3 * np.sin(2 * np.pi * (200 + 150 * cls) * t) + 0.05 * rng.standard_normal(n_s)
+        d = root / f"class{cls}"
+        if i < 10:
+            d.mkdir(parents=True, exist_ok=True)
+        sf.write(d / f"clip{i:07d}.wav", x.astype(np.float32), sr, subtype="PCM_16")
+    return time.perf_counter() - t0
+
+
+def earshot(*args: str) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "earshot", *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"earshot {' '.join(args)} failed:\n{r.stderr[-3000:]}")
+    return time.perf_counter() - t0, r.stdout.strip()
+
+
+def loader_epoch(manifest: Path, cache: Path, clip_seconds: float, batch: int, workers: int) -> dict[str, float]:
+    """One epoch of training batches without a model: clips/s and resident memory over the epoch."""
+    from earshot.config import load_config
+    from earshot.data.manifest import SkipReport
+    from earshot.training.run import build_data
+
+    base = rss_mb()
+    t0 = time.perf_counter()
+    cfg = load_config(None, [f"data.manifest={manifest}", f"data.audio_cache={cache}", f"data.num_workers={workers}",
+                             f"data.batch_size={batch}", f"data.clip_seconds={clip_seconds}", "data.val_fraction=0",
+                             "data.memory_cache_mb=0", "model.name=cnn_small", "trainer.accelerator=cpu"])
+    _, _, splits, _, _, loaders = build_data(cfg, SkipReport())
+    setup = time.perf_counter() - t0
+    after_setup = rss_mb()
+    samples, n = [], 0
+    t1 = time.perf_counter()
+    for i, b in enumerate(loaders.train):
+        n += len(b["audio"])
+        if i % 50 == 0:
+            samples.append(rss_mb())
+    wall = time.perf_counter() - t1
+    samples.append(rss_mb())
+    return {"clips": len(loaders.train_clips), "setup_s": setup, "base_mb": base, "after_setup_mb": after_setup,
+            "epoch_s": wall, "clips_per_s": n / wall, "rss_first_mb": samples[1] if len(samples) > 1 else samples[0],
+            "rss_peak_mb": max(samples), "rss_last_mb": samples[-1]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", type=int, default=100_000)
+    ap.add_argument("--seconds", type=float, default=0.5)
+    ap.add_argument("--shards", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--work", default="/tmp/earshot-scale")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    a = ap.parse_args()
+    work = Path(a.work)
+    shutil.rmtree(work, ignore_errors=True)
+    audio = work / "audio"
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {a.clips} clips of "
+          f"{a.seconds:g} s at 16 kHz ({a.clips * a.seconds / 3600:.1f} h)")
+    t = write_clips(audio, a.clips, a.seconds)
+    print(f"1. wrote {a.clips} WAVs in {t:.1f} s ({a.clips / t:.0f}/s)")
+    manifest = work / "manifest.jsonl"
+    t, _ = earshot("prepare", "folder", str(audio), "-o", str(manifest))
+    print(f"2. prepare: {t:.1f} s ({a.clips / t:.0f} clips/s, every header read)")
+    parts = []
+    for i in range(1, a.shards + 1):
+        part = work / f"cache-part{i}"
+        t, out = earshot("cache", str(manifest), "--out", str(part), "--shard", f"{i}/{a.shards}", "--workers", "2")
+        parts.append(str(part))
+        print(f"3. {out.splitlines()[0]}  [{t:.1f} s with start-up]")
+    t, out = earshot("merge-cache", *parts, "--out", str(work / "cache"))
+    size = sum(f.stat().st_size for f in (work / "cache").rglob("*") if f.is_file()) / 2**30
+    print(f"   {out.splitlines()[0]} in {t:.1f} s; cache {size:.2f} GiB")
+    for p in parts:
+        shutil.rmtree(p)
+    tenth = work / "tenth.jsonl"
+    lines = manifest.read_text().splitlines()
+    tenth.write_text("\n".join(lines[: 1 + (len(lines) - 1) // 10]) + "\n")  # the header and a tenth
+    for name, m in (("a tenth", tenth), ("all", manifest)):
+        r = loader_epoch(m, work / "cache", a.seconds, a.batch, a.workers)
+        print(f"4. loader, {name} ({r['clips']} clips): setup {r['setup_s']:.1f} s; epoch {r['epoch_s']:.1f} s = "
+              f"{r['clips_per_s']:.0f} clips/s; memory (PSS, loader + {a.workers} workers): before "
+              f"{r['base_mb']:.0f} MB, after setup {r['after_setup_mb']:.0f} MB, first batches {r['rss_first_mb']:.0f} "
+              f"MB, peak {r['rss_peak_mb']:.0f} MB, end {r['rss_last_mb']:.0f} MB")
+    if not a.keep:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
