@@ -191,3 +191,4 @@ def test_samplers_shard_by_rank(monkeypatch):
     positions = sorted(p for part in parts.values() for _, _, p in part)
     assert positions == list(range(12))  # 11 clips padded to 12: one clip drawn twice, no position twice
     assert [k for part in parts.values() for k in part if k[2] < 11] == sorted(whole, key=lambda k: k[2] % 3)
+

@@ -55,6 +55,8 @@ class Predictor(WindowedInference):
     def _window_outputs(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
         """Clip probabilities ``(W, C)`` of each window and, for frame tasks, frames ``(W, T', C)``.
         In bf16 the network runs under autocast; the log-mel front-end and the outputs stay float32."""
+        if self.device.type == "cuda":  # pinned memory: the copy overlaps the previous batch's work
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             out = self.model(batch.to(self.device))
         frames = self.task.frame_probabilities(out).cpu().numpy() if self.task.frame_outputs else None

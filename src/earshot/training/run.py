@@ -174,7 +174,8 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
     ds = CropDataset(train, reader, task.target, w.win, model.frame_hop_seconds, cfg.seed, aug)
     weights = class_weights([task.sampling_keys(c) for c in train]) if d.balanced else None
     sampler = EpochSampler(len(train), weights, cfg.seed)  # the order and every crop: functions of (seed, epoch)
-    workers = dict(num_workers=d.num_workers, persistent_workers=d.num_workers > 0, worker_init_fn=seed_worker)
+    workers = dict(num_workers=d.num_workers, persistent_workers=d.num_workers > 0, worker_init_fn=seed_worker,
+                   pin_memory=uses_gpu(cfg.trainer.accelerator))  # pinned batches copy to the GPU asynchronously
     train_dl = ResumableLoader(ds, batch_size=d.batch_size, sampler=sampler, drop_last=len(ds) > d.batch_size,
                                **workers)
     val_dl = None
@@ -270,17 +271,22 @@ def build_trainer(cfg: RunConfig, run: Path, task: Task, validate: bool, resumed
     )
 
 
+def uses_gpu(accelerator: str) -> bool:
+    return accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+
+
 def training_precision(precision: str, accelerator: str) -> str:
     """Lightning's precision; ``auto`` is ``bf16-mixed`` where the hardware runs bf16 natively
-    (see :func:`earshot.inference.predictor.resolve_precision`), else ``32-true``."""
+    (see :func:`earshot.inference.predictor.resolve_precision`), ``16-mixed`` (float16 with loss
+    scaling) on GPUs older than that, else ``32-true``."""
     if precision != "auto":
         return precision
-    import torch
-
     from earshot.inference.predictor import resolve_precision
 
-    device = torch.device("cuda" if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu")
-    return "bf16-mixed" if resolve_precision("auto", device) == "bf16" else "32-true"
+    device = torch.device("cuda" if uses_gpu(accelerator) else "cpu")
+    if resolve_precision("auto", device) == "bf16":
+        return "bf16-mixed"
+    return "16-mixed" if device.type == "cuda" else "32-true"
 
 
 def check_validation(cfg: RunConfig, validate: bool) -> None:
