@@ -16,6 +16,7 @@ Stages (each timed; every figure printed is measured here):
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import shutil
@@ -84,6 +85,7 @@ def loader_epoch(manifest: Path, cache: Path, clip_seconds: float, batch: int, w
     setup = time.perf_counter() - t0
     after_setup = rss_mb()
     samples, n = [], 0
+    gc.freeze()  # as earshot.training.run.train does before the workers fork
     t1 = time.perf_counter()
     for i, b in enumerate(loaders.train):
         n += len(b["audio"])

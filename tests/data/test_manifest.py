@@ -59,3 +59,16 @@ def test_summary_counts_multi_label_and_unlabelled_clips():
     assert s["clips"] == 3 and s["classes"] == 2 and s["splits"] == {"train": 1, "val": 2}
     assert s["multi_label"] == 1 and s["no_label"] == 1
     assert s["hours"] == round(4.5 / 3600, 4)
+
+
+def test_clip_store_gives_back_every_clip():
+    from earshot.data.manifest import ClipStore
+
+    clips = [_clip(0, split="train", fold=2, verified=False, weight=0.5, events=[Event(0.1, 0.9, "dog")],
+                   extra={"speaker": "x"}, annotation="strong"), _clip(1, ("cat", "dog"), split="test"), _clip(2, ())]
+    store = ClipStore(clips)
+    assert len(store) == 3 and list(store) == clips and store[-1] == clips[-1]
+    with pytest.raises(IndexError):
+        store[3]
+    assert store.nbytes < 3 * 400  # bytes, not Python objects
+    assert len(ClipStore([])) == 0

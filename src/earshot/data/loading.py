@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 
 from earshot.atomic import atomic_write, atomic_write_text, content_hash
 from earshot.audio.io import fix_length, load_audio, probe_audio
-from earshot.data.manifest import Clip, SkipReport
+from earshot.data.manifest import Clip, ClipStore, SkipReport
 from earshot.data.windows import pool_windows, stitch_clips, stitch_frames, window_starts  # noqa: F401 (re-exported)
 from earshot.errors import AudioError
 from earshot.distributed import rank_and_world
@@ -264,7 +264,7 @@ class CropDataset(Dataset):
     def __init__(self, clips: Sequence[Clip], reader: AudioReader, target: Callable[..., np.ndarray], win: int,
                  frame_hop: float = 0.0, seed: int = 0,
                  augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None):
-        self.clips, self.reader, self.target, self.win = list(clips), reader, target, win
+        self.clips, self.reader, self.target, self.win = ClipStore(clips), reader, target, win
         self.frame_hop = frame_hop
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -310,7 +310,7 @@ class WindowDataset(Dataset):
 
     def __init__(self, clips: Sequence[Clip], reader: AudioReader, target: Callable[..., np.ndarray] | None,
                  win: int, hop: int):
-        self.clips, self.reader, self.target, self.win, self.hop = list(clips), reader, target, win, hop
+        self.clips, self.reader, self.target, self.win, self.hop = ClipStore(clips), reader, target, win, hop
 
     def __len__(self) -> int:
         return len(self.clips)

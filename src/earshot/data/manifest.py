@@ -16,7 +16,7 @@ import logging
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from earshot.atomic import atomic_write_text
 from earshot.errors import DataError
@@ -75,6 +75,38 @@ class Clip:
         if root is not None and not os.path.isabs(d["path"]):
             d["path"] = os.path.normpath(os.path.join(root, d["path"]))
         return cls(**d)
+
+
+class ClipStore:
+    """A read-only sequence of clips held as one block of bytes (each clip's JSON) and an offset
+    array, not as Python objects: about 200 bytes a clip instead of a few kilobytes, and nothing
+    that the garbage collector or reference counting touches. Loader worker processes share it
+    with the main process page for page, so their memory does not grow with the dataset. A clip is
+    rebuilt when it is indexed (microseconds, against the milliseconds of reading its audio)."""
+
+    def __init__(self, clips: Iterable[Clip]):
+        import numpy as np
+
+        parts = [json.dumps(c.to_json(), ensure_ascii=False, separators=(",", ":")).encode() for c in clips]
+        self._offsets = np.zeros(len(parts) + 1, np.int64)
+        np.cumsum([len(b) for b in parts], out=self._offsets[1:])
+        self._blob = b"".join(parts)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, i: int) -> Clip:
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i %= len(self)
+        return Clip.from_json(json.loads(self._blob[self._offsets[i] : self._offsets[i + 1]]))
+
+    def __iter__(self) -> Iterator[Clip]:
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._blob) + self._offsets.nbytes
 
 
 @dataclass

@@ -6,6 +6,7 @@ the loaders, fit, tune the task on validation, evaluate. Every file is written b
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -422,6 +423,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     stopper.loader = loaders.train
     t_fit = time.time()
     fit = done < cfg.trainer.max_epochs  # epochs trained so far: read once, with the config
+    gc.freeze()  # loader workers fork from here: the collector must not touch (and so copy) every object
     try:  # (a run killed after its last epoch, before its evaluation, only needs the evaluation)
         if fit:
             trainer.fit(module, loaders.train, loaders.val, ckpt_path=ckpt_path)
