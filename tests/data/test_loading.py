@@ -133,3 +133,23 @@ def test_crops_are_the_same_whichever_worker_draws_them(tmp_path):
     ds = CropDataset(clips, AudioReader(16000), lambda c, crop=None: np.zeros(1, np.float32), 4000, seed=7)
     a, b = ds[(1, 2, 9)]["audio"], ds[(1, 2, 9)]["audio"]
     assert torch.equal(a, b) and not torch.equal(a, ds[(1, 2, 10)]["audio"])
+
+
+def test_cached_clips_skip_the_header_probe(tmp_path, monkeypatch):
+    """With the audio cache, a clip whose entry exists needs one stat, not a header read; a file
+    that has gone is still reported, and an uncached one is still probed."""
+    import earshot.data.loading as loading
+    from earshot.data.loading import AudioCache, check_clips
+    from earshot.data.manifest import Clip, SkipReport
+    from tests.conftest import tone, write_wav
+
+    clips = [Clip(f"c{i}", str(write_wav(tmp_path / f"c{i}.wav", tone())), 0.5, 16000, 1, ["a"]) for i in range(3)]
+    cache = AudioCache(tmp_path / "cache", 16000)
+    cache.build(clips[:2])
+    probed = []
+    monkeypatch.setattr(loading, "probe_audio", lambda p: probed.append(p))
+    (tmp_path / "c1.wav").unlink()
+    report = SkipReport()
+    kept = check_clips(clips, 16000, skipped=report, cache=cache)
+    assert [c.id for c in kept] == ["c0", "c2"] and probed == [clips[2].path]
+    assert [(s.path, s.reason) for s in report.items] == [(clips[1].path, "file not found")]

@@ -142,17 +142,23 @@ class AudioReader:
 
 
 def check_clips(clips: Sequence[Clip], sample_rate: int, strict: bool = False, skipped: SkipReport | None = None,
-                min_samples: int = 0, workers: int = 4) -> list[Clip]:
+                min_samples: int = 0, workers: int = 4, cache: AudioCache | None = None) -> list[Clip]:
     """The clips whose files are present and readable (header check, no decoding).
 
     Missing, empty, truncated or unreadable files go to ``skipped`` (``strict`` raises instead).
-    Clips shorter than ``min_samples`` at ``sample_rate`` are kept, zero-padded, and noted.
+    Clips shorter than ``min_samples`` at ``sample_rate`` are kept, zero-padded, and noted. A clip
+    whose decoded audio is in ``cache`` (for the file's current size and time) was read whole when
+    the entry was made: one ``stat`` stands in for opening the file again.
     """
     report = skipped if skipped is not None else SkipReport()
 
     def probe(c: Clip) -> AudioError | None:
         try:
+            if cache is not None and cache.entry(c.path).exists():
+                return None
             probe_audio(c.path)
+        except FileNotFoundError:
+            return AudioError(c.path, "file not found")
         except AudioError as e:
             return e
         return None

@@ -156,11 +156,11 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
         say = log.warning if cfg.model.pretrained else log.info
         say("the %smodel reads %d Hz audio: clips at %s Hz are resampled to it",
             "pretrained " if cfg.model.pretrained else "", sr, ", ".join(str(r) for r in rates))
-    train = check_clips(splits.train, sr, d.strict, skipped, min_samples)
-    val = check_clips(splits.val, sr, d.strict, skipped, min_samples)
+    cache = AudioCache(d.audio_cache, sr) if d.audio_cache else None
+    train = check_clips(splits.train, sr, d.strict, skipped, min_samples, cache=cache)
+    val = check_clips(splits.val, sr, d.strict, skipped, min_samples, cache=cache)
     if not train:
         raise DataError(d.manifest, "no usable training clips left after skipping bad files")
-    cache = AudioCache(d.audio_cache, sr) if d.audio_cache else None
     if cache is not None:
         cache.build(train + val)
     reader = AudioReader(sr, cache, d.memory_cache_mb * 2**20)
