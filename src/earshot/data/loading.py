@@ -100,11 +100,13 @@ class AudioCache:
         return x
 
     def build(self, clips: Sequence[Clip], workers: int = 2) -> None:
-        """Decode every clip not cached yet (bad files are left for the readers to report)."""
+        """Decode every clip not cached yet (bad files are left for the readers to report). An
+        existing entry is not read here: its hash is checked where it is first read."""
         def one(c: Clip) -> None:
             try:
-                self.load(c.path)
-            except AudioError:
+                if not self.entry(c.path).exists():
+                    self.load(c.path)
+            except (AudioError, FileNotFoundError):
                 pass
 
         with ThreadPoolExecutor(max(1, workers)) as pool:
