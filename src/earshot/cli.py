@@ -327,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="show library logs and full tracebacks")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _add_training_commands(sub)
+    _add_cache_commands(sub)
     _add_small_data_commands(sub)
     _add_inference_commands(sub)
     m = sub.add_parser("models", help="list registered models", description="List the model registry.")
@@ -374,6 +375,30 @@ def _add_serving_commands(sub: Any) -> None:
     ex.set_defaults(fn=cmd_export)
 
 
+def _add_cache_commands(sub: Any) -> None:
+    """cache, merge-cache."""
+    ca = sub.add_parser("cache", help="decode and resample a manifest's clips (or one shard of them) into the audio "
+                                      "cache that training reads",
+                        description="Decode every clip once, resampled to the model's rate, into DIR (train with "
+                                    "data.audio_cache=DIR). --shard i/n takes the clips of shard i of n, fixed by a "
+                                    "hash of each clip's id, so n machines can each build a part; they write into one "
+                                    "shared DIR, or into their own folders joined by `earshot merge-cache`.")
+    ca.add_argument("manifest")
+    ca.add_argument("--out", required=True, help="the cache folder")
+    ca.add_argument("--sample-rate", type=int, default=16000, help="the model's rate (default: %(default)s)")
+    ca.add_argument("--recipe", help="take the sample rate from this recipe's model instead")
+    ca.add_argument("--shard", default="1/1", help="i/n: this machine's shard (default: all clips)")
+    ca.add_argument("--workers", type=int, default=2, help="decoding threads")
+    ca.add_argument("--allow-outside-root", action="store_true", help=OUTSIDE_ROOT_HELP)
+    ca.set_defaults(fn=cmd_cache)
+    mc = sub.add_parser("merge-cache", help="join audio-cache folders built shard by shard",
+                        description="Copy the entries of cache folders built by `earshot cache --shard` into one, "
+                                    "checking each entry's content hash; damaged entries are named and left out.")
+    mc.add_argument("parts", nargs="+")
+    mc.add_argument("--out", required=True)
+    mc.set_defaults(fn=cmd_merge_cache)
+
+
 def _add_training_commands(sub: Any) -> None:
     """quickstart, prepare, synthesize, train, cv."""
     q = sub.add_parser("quickstart", help="train and evaluate on a built-in synthetic dataset (offline, ~2 min)",
@@ -418,27 +443,6 @@ def _add_training_commands(sub: Any) -> None:
     t.add_argument("overrides", nargs="*", help="key=value config overrides")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     t.set_defaults(fn=cmd_train)
-
-    ca = sub.add_parser("cache", help="decode and resample a manifest's clips (or one shard of them) into the audio "
-                                      "cache that training reads",
-                        description="Decode every clip once, resampled to the model's rate, into DIR (train with "
-                                    "data.audio_cache=DIR). --shard i/n takes the clips of shard i of n, fixed by a "
-                                    "hash of each clip's id, so n machines can each build a part; they write into one "
-                                    "shared DIR, or into their own folders joined by `earshot merge-cache`.")
-    ca.add_argument("manifest")
-    ca.add_argument("--out", required=True, help="the cache folder")
-    ca.add_argument("--sample-rate", type=int, default=16000, help="the model's rate (default: %(default)s)")
-    ca.add_argument("--recipe", help="take the sample rate from this recipe's model instead")
-    ca.add_argument("--shard", default="1/1", help="i/n: this machine's shard (default: all clips)")
-    ca.add_argument("--workers", type=int, default=2, help="decoding threads")
-    ca.add_argument("--allow-outside-root", action="store_true", help=OUTSIDE_ROOT_HELP)
-    ca.set_defaults(fn=cmd_cache)
-    mc = sub.add_parser("merge-cache", help="join audio-cache folders built shard by shard",
-                        description="Copy the entries of cache folders built by `earshot cache --shard` into one, "
-                                    "checking each entry's content hash; damaged entries are named and left out.")
-    mc.add_argument("parts", nargs="+")
-    mc.add_argument("--out", required=True)
-    mc.set_defaults(fn=cmd_merge_cache)
 
     cv = sub.add_parser("cv", help="k-fold cross-validation: mean and std over folds",
                         description="Train once per fold with that fold as the test split (needs a manifest with "
