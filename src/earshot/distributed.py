@@ -106,7 +106,8 @@ def any_rank(flag: bool) -> bool:
     rank, world = rank_and_world()
     if world == 1:
         return flag
-    t = torch.tensor([int(flag)])
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # NCCL reduces GPU tensors only
+    t = torch.tensor([int(flag)], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 
