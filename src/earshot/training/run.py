@@ -431,6 +431,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
         raise Interrupted(run, trainer.global_step) from None
     finally:
         os.environ.pop(RUN_DIR_ENV, None)  # handed to the processes Lightning started; not to a next run
+        gc.unfreeze()  # a next run (the next fold) may collect this one's garbage
     if is_rank_zero():  # evaluation on one process: the figures are those of a single-process run
         finish(cfg, run, splits, loaders, skipped, validate,
                {"train_seconds": round(time.time() - t0, 1), "fit_seconds": round(time.time() - t_fit, 1),
