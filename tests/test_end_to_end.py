@@ -170,7 +170,8 @@ def test_every_command_has_help():
     p = build_parser()
     sub = next(a for a in p._actions if a.dest == "command")
     assert set(sub.choices) == {"quickstart", "prepare", "synthesize", "train", "evaluate", "predict", "detect", "models", "cv",
-                                "submit", "report", "download", "baseline", "embed", "train-head", "serve", "client", "export"}
+                                "submit", "report", "download", "baseline", "embed", "train-head", "serve", "client", "export",
+                                "cache", "merge-cache"}
     for name, sp in sub.choices.items():
         assert sp.description, name
     r = subprocess.run([sys.executable, "-m", "earshot.cli", "--help"], capture_output=True, text=True)
