@@ -257,13 +257,16 @@ def test_manifest_clips_cannot_leave_the_dataset_root(tmp_path, caplog):
                                 "channels": 1, "labels": ["a"]}))
     lines.append(json.dumps({"id": "y", "path": str(secret), "duration": 0.5, "sample_rate": 16000,
                              "channels": 1, "labels": ["a"]}))
+    (audio / "link.wav").symlink_to(secret)  # inside the root by name, outside by what it opens
+    lines.append(json.dumps({"id": "z", "path": "../data/audio/link.wav", "duration": 0.5, "sample_rate": 16000,
+                             "channels": 1, "labels": ["a"]}))
     m.write_text("\n".join(lines) + "\n")
     report = SkipReport()
     kept = read_manifest(m, skipped=report)
     assert [c.id for c in kept] == ["c0", "c1", "c2"]
-    assert [(s.line, "leaves the dataset root" in s.reason) for s in report.items] == [(3, True), (6, True)]
+    assert [(s.line, "leaves the dataset root" in s.reason) for s in report.items] == [(3, True), (6, True), (7, True)]
     assert "outside the dataset root" in caplog.text
-    assert len(read_manifest(m, allow_outside_root=True)) == 5
+    assert len(read_manifest(m, allow_outside_root=True)) == 6
     # a manifest with no header (hand-written, or from before the header) is confined to its own folder
     bare = tmp_path / "manifests" / "bare.jsonl"
     bare.write_text("\n".join(lines[1:]) + "\n")

@@ -210,6 +210,7 @@ def read_manifest(path: str | Path, labels: Sequence[str] | None = None, allow_o
     recorded = manifest_root(path)
     root = recorded or here
     clips, outside = [], SkipReport()
+    resolved = _Resolver()
     with open(path) as f:
         for i, line in enumerate(f, 1):
             if not line.strip() or (i == 1 and _header(line) is not None):
@@ -218,7 +219,7 @@ def read_manifest(path: str | Path, labels: Sequence[str] | None = None, allow_o
                 clip = Clip.from_json(json.loads(line), here)
             except (ValueError, TypeError) as e:
                 raise DataError(path, f"bad manifest record ({e})", i) from None
-            if not allow_outside_root and not Path(os.path.realpath(clip.path)).is_relative_to(root):
+            if not allow_outside_root and not resolved(clip.path).is_relative_to(root):
                 outside.add(path, f"clip path {clip.path} leaves the dataset root {root} "
                                   "(allow it with --allow-outside-root / data.allow_outside_root=true)", i)
                 continue
@@ -230,6 +231,22 @@ def read_manifest(path: str | Path, labels: Sequence[str] | None = None, allow_o
     if labels is not None:
         check_labels(clips, labels, path)
     return clips
+
+
+class _Resolver:
+    """``os.path.realpath`` of many files in few folders: each folder is resolved once, and a file
+    costs one ``lstat`` (to see whether it is itself a link)."""
+
+    def __init__(self) -> None:
+        self._dirs: dict[str, str] = {}
+
+    def __call__(self, p: str) -> Path:
+        if os.path.islink(p):
+            return Path(os.path.realpath(p))
+        d, name = os.path.split(p)
+        if d not in self._dirs:
+            self._dirs[d] = os.path.realpath(d)
+        return Path(self._dirs[d], name)
 
 
 def _report_outside(path: Path, outside: SkipReport, some_left: bool, has_root: bool,
