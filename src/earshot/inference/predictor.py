@@ -57,8 +57,10 @@ class Predictor(WindowedInference):
         In bf16 the network runs under autocast; the log-mel front-end and the outputs stay float32."""
         if self.device.type == "cuda":  # pinned memory: the copy overlaps the previous batch's work
             batch = batch.pin_memory().to(self.device, non_blocking=True)
+        else:
+            batch = batch.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            out = self.model(batch.to(self.device))
+            out = self.model(batch)
         frames = self.task.frame_probabilities(out).cpu().numpy() if self.task.frame_outputs else None
         return self.task.probabilities(out).cpu().numpy(), frames
 
