@@ -16,7 +16,9 @@ Data (built once into data/office_sed/, seed 0, with `earshot.data.soundscapes.s
 
 Variants (recipes/office_sed.yaml plus overrides): ``crnn_strong`` and ``cnn9_strong`` train on the
 strong labels; ``crnn_weak`` on the same scenes with only their clip tags; ``crnn_mean_teacher``
-on a third strong, a third weak and a third unlabelled, with the mean teacher.
+on a third strong, a third weak and a third unlabelled, with the mean teacher; ``crnn_dynamic``
+mixes ``--n-train`` new training scenes every epoch (``data.scenes``) from the same training events
+and backgrounds, in place of the fixed scenes.
 
 ``--robustness`` also trains a classifier on the isolated training events with and without
 ``augment.backgrounds`` and tests both on the test scenes' events cut out of their mixtures.
@@ -57,6 +59,9 @@ VARIANTS = {
     "cnn9_strong": ["model.name=cnn9", "task.train_on=[strong]"],
     "crnn_weak": ["model.name=crnn", "task.train_on=[weak]"],
     "crnn_mean_teacher": ["model.name=crnn", "task.train_on=[weak,strong,unlabelled]", "task.mean_teacher=true"],
+    # no fixed training scenes: n_train new ones mixed every epoch from the same training events and backgrounds
+    "crnn_dynamic": ["model.name=crnn", "task.train_on=[strong]", "data.scenes.ebr_db=[-6,0,6]",
+                     "data.scenes.events_per_minute=[5.5,27.5]", "data.scenes.loop_backgrounds=true"],
 }
 
 
@@ -108,13 +113,16 @@ def build(work: Path, n_train: int) -> Path:
 
 def relabel(manifest: Path, kind: str) -> Path:
     """The same scenes with the training clips' annotation changed: ``weak`` (tags only) or
-    ``mixed`` (a third each strong, weak and unlabelled)."""
+    ``mixed`` (a third each strong, weak and unlabelled), or ``heldout`` (no training clips: they are
+    mixed on the fly)."""
     out = manifest.with_name(f"manifest_{kind}.jsonl")
     if out.exists():
         return out
     clips = read_manifest(manifest)
     new = []
     for i, c in enumerate(clips):
+        if c.split == "train" and kind == "heldout":
+            continue
         if c.split == "train" and (kind == "weak" or i % 3 == 1):
             c = replace(c, events=[], annotation="weak")
         elif c.split == "train" and kind == "mixed" and i % 3 == 2:
@@ -191,11 +199,13 @@ def main() -> None:
           "tagging mAP | epochs | wall |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in filter(None, a.variants.split(",")):
-        m_path = {"crnn_weak": relabel(manifest, "weak"), "crnn_mean_teacher": relabel(manifest, "mixed")}.get(
-            name, manifest)
+        m_path = {"crnn_weak": lambda: relabel(manifest, "weak"), "crnn_mean_teacher": lambda: relabel(manifest, "mixed"),
+                  "crnn_dynamic": lambda: relabel(manifest, "heldout")}.get(name, lambda: manifest)()
+        scenes = ([f"data.scenes.foreground={work / 'events_train'}", f"data.scenes.background={work / 'backgrounds_train'}",
+                   f"data.scenes.per_epoch={a.n_train}"] if name == "crnn_dynamic" else [])
         cfg = load_config(REPO / "recipes" / "office_sed.yaml",
                           [f"data.manifest={m_path}", f"out_dir={a.out_dir}", "trainer.progress_bar=false",
-                           *VARIANTS[name], *a.overrides])
+                           *VARIANTS[name], *scenes, *a.overrides])
         t = time.time()
         run = train(cfg)
         wall = time.time() - t

@@ -105,3 +105,24 @@ def test_time_shift_with_frame_targets_is_refused(scenes, tmp_path):
         train(load_config(None, [f"data.manifest={scenes}", f"out_dir={tmp_path}", "task.name=detection",
                                  "model.name=crnn", "data.clip_seconds=3", "augment.shift=wrap",
                                  "augment.shift_seconds=0.5", "trainer.accelerator=cpu"]))
+
+
+def test_detector_learns_from_scenes_mixed_on_the_fly(scenes, tmp_path):
+    """No training clip in the manifest: every epoch mixes 48 new scenes from the event folders."""
+    from earshot.errors import ConfigError
+
+    held_out = write_manifest(tmp_path / "val_test.jsonl", [c for c in read_manifest(scenes) if c.split != "train"])
+    root = scenes.parent
+    args = [f"data.manifest={held_out}", f"out_dir={tmp_path}", "task.name=detection", "model.name=crnn",
+            "data.clip_seconds=3", "trainer.max_epochs=8", "trainer.min_steps=0", "trainer.progress_bar=false",
+            "trainer.accelerator=cpu", "optim.lr=3e-3", "data.batch_size=8", f"data.scenes.foreground={root / 'fg'}",
+            f"data.scenes.background={root / 'bg'}", "data.scenes.ebr_db=[6,12]", "data.scenes.events_per_minute=[40,60]"]
+    with pytest.raises(Exception, match="no training clips"):  # scenes are off while per_epoch is 0
+        train(load_config(None, args))
+    with pytest.raises(ConfigError, match="use task.name=detection or tagging"):
+        train(load_config(None, [*args, "data.scenes.per_epoch=48", "task.name=classification"]))
+    run = train(load_config(None, [*args, "data.scenes.per_epoch=48", "data.scenes.speed=[0.95,1.05]"]))
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["segment_f1_micro"] > 0.7 and m["event_f1_macro"] > 0.3 and m["mAP"] > 0.8
+    saved = load_config(run / "config.yaml")
+    assert saved.data.scenes.per_epoch == 48 and saved.data.scenes.speed == [0.95, 1.05]

@@ -20,6 +20,23 @@ from earshot.errors import ConfigError
 
 
 @dataclass
+class ScenesConfig:
+    """Training scenes mixed afresh every epoch (dynamic mixing), beside or instead of the manifest's
+    training clips: isolated events of ``foreground/<class>/*`` at random onsets over crops of the
+    recordings in ``background``, as ``earshot synthesize`` builds them. Off while ``per_epoch`` is 0.
+    Scenes last ``data.clip_seconds``; they are strongly labelled (tagging and detection)."""
+
+    foreground: str | None = None  # FOREGROUND_DIR/<class>/*.wav
+    background: str | None = None  # folder of background recordings
+    per_epoch: int = 0  # scenes per epoch
+    ebr_db: list[float] = field(default_factory=lambda: [-6.0, 0.0, 6.0])  # each event draws one (event-to-background, dB)
+    events_per_minute: list[float] = field(default_factory=lambda: [5.5, 27.5])  # each scene draws a rate in this range
+    polyphony: Literal["mono", "poly", "both"] = "both"  # both: each scene is mono or poly at random
+    loop_backgrounds: bool = False  # loop (crossfaded) backgrounds shorter than a scene
+    speed: list[float] | None = None  # e.g. [0.9, 1.1]: each event played at a random speed (pitch and tempo)
+
+
+@dataclass
 class DataConfig:
     """Where the clips come from and how they are cut into training examples."""
 
@@ -43,6 +60,7 @@ class DataConfig:
     stats_clips: int = 2000  # training clips used to fit per-band normalisation
     audio_cache: str | None = None  # folder of decoded, resampled audio (.npy, memory-mapped), built once
     memory_cache_mb: int = 512  # decoded clips also kept in RAM up to this size, per loader process (0: none)
+    scenes: ScenesConfig = field(default_factory=ScenesConfig)  # training scenes mixed on the fly
 
 
 @dataclass

@@ -110,3 +110,48 @@ def test_cli_synthesize(folders, tmp_path, capsys):
                  "--clip-seconds", "4", "--sample-rate", str(SR), "--ebr=-6,0,6"]) == 0
     assert "wrote 3 scenes" in capsys.readouterr().out
     assert len(list((tmp_path / "cli/audio").glob("*.wav"))) == 3
+
+
+def _stream(folders, **kw):
+    from earshot.data.soundscapes import SceneStream
+    from earshot.tasks import create_task
+
+    fg, bg = folders
+    task = create_task("detection", ["beep", "chirp", "hum"])
+    return SceneStream(fg, bg, _spec(**kw), task.target, frame_hop=0.05), task
+
+
+def test_scene_stream_mixes_new_scenes_every_epoch_from_the_key(folders):
+    stream, _ = _stream(folders)
+    assert len(stream) == 6 and stream.classes == ["beep", "chirp", "hum"]
+    a, b = stream[(2, 0, 5)], stream[(2, 0, 5)]
+    for k in a:
+        np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]))  # the key alone decides the example
+    other_epoch = stream[(2, 1, 5)]["audio"].numpy()
+    assert not np.allclose(a["audio"].numpy(), other_epoch)  # a fresh mixture every epoch
+    assert a["audio"].shape == (int(5.0 * SR),) and a["frame_target"].shape == (100, 3)
+
+
+def test_scene_stream_frame_targets_follow_its_events(folders):
+    stream, task = _stream(folders)
+    for pos in range(4):
+        x, clip, _ = stream.scene((0, 0, pos))
+        item = stream[(0, 0, pos)]
+        frames = item["frame_target"].numpy()
+        assert clip.annotation == "strong" and int(item["kind"]) == 1
+        np.testing.assert_array_equal(item["target"].numpy(), task.target(clip))
+        for e in clip.events:  # the frame in the middle of each event is on for its class
+            assert frames[int((e.onset + e.offset) / 2 / 0.05), task.labels.index(e.label)] == 1.0
+        if not clip.events:
+            assert frames.sum() == 0
+
+
+def test_scene_stream_speed_changes_event_lengths(folders):
+    plain, _ = _stream(folders, polyphony="mono")
+    fast, _ = _stream(folders, polyphony="mono", speed=(1.4, 1.5))
+    lengths = {round(0.4 + 0.3 * i, 1) for i in range(2)}  # the event files last 0.4 and 0.7 s
+    for pos in range(3):
+        assert {round(e.offset - e.onset, 1) for e in plain.scene((0, 0, pos))[1].events} <= lengths
+        for e in fast.scene((0, 0, pos))[1].events:
+            d = e.offset - e.onset
+            assert any(L / 1.5 - 0.01 <= d <= L / 1.4 + 0.01 for L in lengths), d

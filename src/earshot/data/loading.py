@@ -286,11 +286,7 @@ class CropDataset(Dataset):
         its randomness comes from ``(seed, epoch, position)``, else from the dataset's generator."""
         from earshot.tasks.base import Crop
 
-        if isinstance(key, (tuple, list)):
-            i, epoch, pos = (int(v) for v in key)
-            rng = np.random.default_rng([self.seed, epoch, pos])
-        else:
-            i, rng = int(key), self.rng
+        i, rng = example_key(key, self.seed, self.rng)
         c = self.clips[i]
         weight = float(c.weight)
         try:
@@ -300,16 +296,54 @@ class CropDataset(Dataset):
             x, weight = np.zeros(self.win, np.float32), 0.0
         n = len(x)
         off = int(rng.integers(0, n - self.win + 1)) if n >= self.win else -int(rng.integers(0, self.win - n + 1))
-        y = fix_length(x, self.win, off)
-        if self.augment is not None:
-            y = self.augment(y, rng)
         sr = self.reader.sample_rate
-        crop = Crop(off / sr, self.win / sr, self.frame_hop)
-        item: dict[str, Any] = {"audio": torch.from_numpy(np.ascontiguousarray(y, np.float32)), "weight": weight}
-        t = self.target(c, crop)  # an array, or a dict of arrays (e.g. detection's frame targets)
-        item.update({k: torch.as_tensor(v) for k, v in t.items()} if isinstance(t, dict)
-                    else {"target": torch.from_numpy(t)})
-        return item
+        return training_item(fix_length(x, self.win, off), weight, self.target(c, Crop(off / sr, self.win / sr,
+                                                                                       self.frame_hop)),
+                             self.augment, rng)
+
+
+def example_key(key: int | tuple[int, int, int], seed: int, fallback: np.random.Generator
+                ) -> tuple[int, np.random.Generator]:
+    """The index and generator of one training example: a key ``(index, epoch, position)`` from
+    :class:`EpochSampler` seeds its own generator from ``(seed, epoch, position)``; a plain index
+    draws from ``fallback``."""
+    if isinstance(key, (tuple, list)):
+        i, epoch, pos = (int(v) for v in key)
+        return i, np.random.default_rng([seed, epoch, pos])
+    return int(key), fallback
+
+
+def training_item(y: np.ndarray, weight: float, target: Any,
+                  augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None,
+                  rng: np.random.Generator) -> dict[str, Any]:
+    """One training example: the (augmented) crop ``y`` with its weight and the task's target (an
+    array, or a dict of arrays such as detection's frame targets)."""
+    if augment is not None:
+        y = augment(y, rng)
+    item: dict[str, Any] = {"audio": torch.from_numpy(np.ascontiguousarray(y, np.float32)), "weight": weight}
+    item.update({k: torch.as_tensor(v) for k, v in target.items()} if isinstance(target, dict)
+                else {"target": torch.from_numpy(target)})
+    return item
+
+
+class TrainingSet(Dataset):
+    """Clips of the manifest (:class:`CropDataset`) followed by scenes mixed on the fly
+    (:class:`earshot.data.soundscapes.SceneStream`); either may be absent. Keys past the clips go
+    to the scenes, with the same ``(epoch, position)``."""
+
+    def __init__(self, crops: CropDataset, scenes: Dataset | None = None):
+        self.crops, self.scenes = crops, scenes
+        self.reader = crops.reader
+
+    def __len__(self) -> int:
+        return len(self.crops) + (len(self.scenes) if self.scenes is not None else 0)
+
+    def __getitem__(self, key: int | tuple[int, int, int]) -> dict[str, Any]:
+        i = int(key[0]) if isinstance(key, (tuple, list)) else int(key)
+        if i < len(self.crops):
+            return self.crops[key]
+        j = i - len(self.crops)
+        return self.scenes[(j, *key[1:]) if isinstance(key, (tuple, list)) else j]
 
 
 class WindowDataset(Dataset):

@@ -7,6 +7,9 @@ overlap) or **polyphonic** (events may overlap, but never with an event of the s
 number of events follows a rate per minute, as the DCASE 2016 Task 2 scenes do (11 to 55 events
 in 2 minutes). The same seed gives the same files.
 
+:class:`SceneStream` mixes scenes the same way while training, a fresh set every epoch (dynamic
+mixing, ``data.scenes``): the model never hears the same mixture twice.
+
 Written: ``audio/<name>.wav``, ``strong.tsv`` (``filename onset offset event_label``; a scene
 without events has one row with empty fields, as in DESED), ``weak.tsv`` (``filename
 event_labels``, comma-separated) and ``manifest.jsonl`` (strong clips for ``earshot train``).
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -42,6 +45,7 @@ class SceneSpec:
     events_per_minute: tuple[float, float] = (5.5, 27.5)  # each scene draws a rate in this range
     polyphony: Polyphony = "both"  # both: alternate mono and poly scenes
     loop_backgrounds: bool = False  # a background shorter than a clip is looped (else an error)
+    speed: tuple[float, float] | None = None  # each event played at a random speed in this range (pitch and tempo)
     prefix: str = "scene"
     split: str | None = None
     seed: int = 0
@@ -122,6 +126,15 @@ def _onsets(durations: list[int], n: int, mono: bool, labels: list[str], rng: np
     return out
 
 
+def _speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """``x`` played ``factor`` times faster (shorter and higher), by resampling."""
+    import soxr
+
+    if abs(factor - 1.0) < 1e-3 or len(x) < 2:
+        return x
+    return soxr.resample(x.astype(np.float32), 1_000_000, int(round(1_000_000 / factor)), quality="MQ")
+
+
 def make_scene(events: dict[str, list[tuple[str, np.ndarray]]], bgs: list[tuple[str, np.ndarray]], spec: SceneSpec,
                mono: bool, rng: np.random.Generator) -> tuple[np.ndarray, list[Event]]:
     """One scene: audio ``(N,)`` and its events, sorted by onset."""
@@ -132,7 +145,10 @@ def make_scene(events: dict[str, list[tuple[str, np.ndarray]]], bgs: list[tuple[
     count = int(rng.poisson(rate * spec.clip_seconds / 60.0))
     classes = sorted(events)
     labels = [str(c) for c in rng.choice(classes, size=count)] if count else []
-    sounds = [events[lab][int(rng.integers(len(events[lab])))][1][:n] for lab in labels]
+    sounds = [events[lab][int(rng.integers(len(events[lab])))][1] for lab in labels]
+    if spec.speed is not None:
+        sounds = [_speed(s, float(rng.uniform(*spec.speed))) for s in sounds]
+    sounds = [s[:n] for s in sounds]
     onsets = _onsets([len(s) for s in sounds], n, mono, labels, rng)
     x = bg.copy()
     bg_rms = rms(bg)
@@ -179,3 +195,61 @@ def synthesize(foreground_dir: str | Path, background_dir: str | Path, out: str 
                 **{k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(spec).items()}}
     atomic_write_text(out / "synthesis.json", json.dumps(settings, indent=1, default=list))
     return write_manifest(out / "manifest.jsonl", clips)
+
+
+class SceneStream:
+    """``spec.n_clips`` training scenes per epoch, each mixed when it is asked for (dynamic mixing).
+
+    A key ``(index, epoch, position)`` from :class:`earshot.data.loading.EpochSampler` seeds the
+    scene from ``(seed, epoch, position)``, so every epoch hears new mixtures of the same events,
+    and a run (or a resumed one) is the same whatever the number of loader workers. Items are
+    training examples like :class:`earshot.data.loading.CropDataset`'s: the whole scene is the crop,
+    and its events are strong labels. The isolated events and backgrounds are decoded once, into
+    memory.
+    """
+
+    SALT = 0x5CE7E  # keeps scene streams apart from crop streams of the same (seed, epoch, position)
+
+    def __init__(self, foreground_dir: str | Path, background_dir: str | Path, spec: SceneSpec, target: Any,
+                 frame_hop: float = 0.0, augment: Any = None):
+        self.spec = spec
+        self.events = foreground_classes(foreground_dir, spec.sample_rate)
+        self.backgrounds = background_recordings(background_dir, spec.sample_rate)
+        self.target, self.frame_hop, self.augment = target, frame_hop, augment
+        self.rng = np.random.default_rng([spec.seed, self.SALT])
+        n = int(round(spec.clip_seconds * spec.sample_rate))
+        short = [p for p, x in self.backgrounds if len(x) < n]
+        if short and not spec.loop_backgrounds:
+            raise DataError(short[0], f"background is shorter than the {spec.clip_seconds:g} s scenes "
+                                      "(use longer backgrounds, or data.scenes.loop_backgrounds=true)")
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted(self.events)
+
+    def __len__(self) -> int:
+        return self.spec.n_clips
+
+    def scene(self, key: int | tuple[int, int, int]) -> tuple[np.ndarray, Clip, np.random.Generator]:
+        """The audio and strong-labelled clip of scene ``key``, and the generator its example goes on
+        drawing from (augmentation)."""
+        if isinstance(key, (tuple, list)):
+            i, epoch, pos = (int(v) for v in key)
+            rng = np.random.default_rng([self.spec.seed, self.SALT, epoch, pos])
+        else:
+            i, epoch, pos, rng = int(key), 0, int(key), self.rng
+        p = self.spec.polyphony
+        mono = p == "mono" or (p == "both" and bool(rng.integers(2)))
+        x, evs = make_scene(self.events, self.backgrounds, self.spec, mono, rng)
+        clip = Clip(id=f"scene-e{epoch}-p{pos}", path=f"<scene {i} of epoch {epoch}>", duration=self.spec.clip_seconds,
+                    sample_rate=self.spec.sample_rate, channels=1, labels=sorted({e.label for e in evs}),
+                    events=evs, annotation="strong")
+        return x, clip, rng
+
+    def __getitem__(self, key: int | tuple[int, int, int]) -> dict[str, Any]:
+        from earshot.data.loading import training_item
+        from earshot.tasks.base import Crop
+
+        x, clip, rng = self.scene(key)
+        return training_item(x, 1.0, self.target(clip, Crop(0.0, self.spec.clip_seconds, self.frame_hop)),
+                             self.augment, rng)

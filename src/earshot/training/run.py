@@ -23,8 +23,8 @@ import torch
 from earshot.atomic import atomic_write, atomic_write_text
 from earshot.config import RunConfig, from_dict, save_config, to_dict
 from earshot.data.augment import BackgroundMix, WaveformAugment, chain
-from earshot.data.loading import (AudioCache, AudioReader, CropDataset, EpochSampler, ResumableLoader, WindowDataset,
-                                  check_clips, class_weights, collate_windows, seed_worker)
+from earshot.data.loading import (AudioCache, AudioReader, CropDataset, EpochSampler, ResumableLoader, TrainingSet,
+                                  WindowDataset, check_clips, class_weights, collate_windows, seed_worker)
 from earshot.data.manifest import Clip, SkipReport, label_list, read_manifest
 from earshot.data.sources import prepare
 from earshot.data.sources.common import stable_fraction
@@ -90,7 +90,7 @@ def split_clips(clips: list[Clip], cfg: RunConfig) -> Splits:
     train = [c for c in clips if c.split == d.train_split or c.split is None]
     val = [c for c in clips if c.split == d.val_split]
     test = [c for c in clips if c.split == d.test_split]
-    if not train:
+    if not train and not scenes_on(cfg):
         raise DataError(d.manifest, f"no training clips (split {d.train_split!r})")
     if not val:
         val = [c for c in train if stable_fraction(c.id, cfg.seed) < d.val_fraction]
@@ -98,10 +98,58 @@ def split_clips(clips: list[Clip], cfg: RunConfig) -> Splits:
     return Splits(train, val, test)
 
 
+def scenes_on(cfg: RunConfig) -> bool:
+    """Whether training scenes are mixed on the fly (``data.scenes``); checks their settings."""
+    s = cfg.data.scenes
+    if s.per_epoch <= 0:
+        return False
+    if not s.foreground or not s.background:
+        raise ConfigError("data.scenes.per_epoch needs data.scenes.foreground (FOREGROUND_DIR/<class>/*.wav) and "
+                          "data.scenes.background (a folder of background recordings)")
+    if cfg.task.name not in ("tagging", "detection"):
+        raise ConfigError(f"data.scenes mixes several events per scene: use task.name=detection or tagging, "
+                          f"not {cfg.task.name}")
+    if cfg.task.name == "detection" and "strong" not in cfg.task.train_on:
+        raise ConfigError("data.scenes are strongly labelled: add strong to task.train_on")
+    if cfg.data.balanced:
+        raise ConfigError("data.balanced draws manifest clips by class; scenes draw their classes uniformly "
+                          "already: turn one of them off")
+    return True
+
+
+def scene_stream(cfg: RunConfig, task: Task, sample_rate: int, frame_hop: float, augment: Any) -> Any:
+    """The :class:`SceneStream` of ``data.scenes`` (None when it is off)."""
+    if not scenes_on(cfg):
+        return None
+    from earshot.data.soundscapes import SceneSpec, SceneStream
+
+    s = cfg.data.scenes
+    spec = SceneSpec(n_clips=s.per_epoch, clip_seconds=cfg.data.clip_seconds, sample_rate=sample_rate,
+                     ebr_db=tuple(s.ebr_db), events_per_minute=(s.events_per_minute[0], s.events_per_minute[-1]),
+                     polyphony=s.polyphony, loop_backgrounds=s.loop_backgrounds,
+                     speed=(s.speed[0], s.speed[-1]) if s.speed else None, seed=cfg.seed)
+    stream = SceneStream(s.foreground, s.background, spec, task.target, frame_hop, augment)
+    unknown = sorted(set(stream.classes) - set(task.labels))
+    if unknown:
+        raise DataError(s.foreground, f"event class folder(s) {unknown} are not among the labels {task.labels}")
+    return stream
+
+
+def _scene_classes(cfg: RunConfig) -> list[str]:
+    """The class folders of ``data.scenes.foreground`` (none when scenes are off)."""
+    if not scenes_on(cfg):
+        return []
+    folder = Path(cfg.data.scenes.foreground)
+    if not folder.is_dir():
+        raise DataError(folder, "data.scenes.foreground: folder not found")
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
 def build_task(cfg: RunConfig, splits: Splits, skipped: SkipReport) -> tuple[Task, Splits]:
     """The task over the label list, and the splits reduced to the clips it admits."""
     t = cfg.task
-    labels = list(cfg.data.labels) if cfg.data.labels else label_list(splits.train)
+    labels = list(cfg.data.labels) if cfg.data.labels else sorted(set(label_list(splits.train)) |
+                                                                  set(_scene_classes(cfg)))
     if t.merge and t.name != "classification":
         raise ConfigError(f"task.merge (class split/merge) is for classification, not {t.name}")
     if not labels:
@@ -111,7 +159,8 @@ def build_task(cfg: RunConfig, splits: Splits, skipped: SkipReport) -> tuple[Tas
                        train_on=t.train_on, strong_loss=t.strong_loss, decode=t.decode, merge=t.merge or None)
     kept = Splits(*(task.admit(cs, where, skipped) for cs, where in
                     ((splits.train, "train"), (splits.val, "val"), (splits.test, "test"))))
-    task.prepare(kept.train)
+    if kept.train or not scenes_on(cfg):
+        task.prepare(kept.train)
     return task, kept
 
 
@@ -143,6 +192,12 @@ class Loaders:
     val: torch.utils.data.DataLoader | None
     val_clips: list[Clip]
     train_clips: list[Clip]
+    scenes: Any = None  # the SceneStream of data.scenes
+
+    @property
+    def n_train(self) -> int:
+        """Training examples an epoch: manifest clips and mixed scenes."""
+        return len(self.train_clips) + (len(self.scenes) if self.scenes is not None else 0)
 
 
 def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits, w: Windowing,
@@ -159,7 +214,7 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
     cache = AudioCache(d.audio_cache, sr) if d.audio_cache else None
     train = check_clips(splits.train, sr, d.strict, skipped, min_samples, cache=cache)
     val = check_clips(splits.val, sr, d.strict, skipped, min_samples, cache=cache)
-    if not train:
+    if not train and not scenes_on(cfg):
         raise DataError(d.manifest, "no usable training clips left after skipping bad files")
     if cache is not None:
         cache.build(train + val)
@@ -172,9 +227,10 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
                                 tuple(a.noise_colours), sr),
                 BackgroundMix(a.backgrounds, sr, tuple(a.background_snr_db), a.background_prob)
                 if a.backgrounds else None)
-    ds = CropDataset(train, reader, task.target, w.win, model.frame_hop_seconds, cfg.seed, aug)
+    scenes = scene_stream(cfg, task, sr, model.frame_hop_seconds, aug)
+    ds = TrainingSet(CropDataset(train, reader, task.target, w.win, model.frame_hop_seconds, cfg.seed, aug), scenes)
     weights = class_weights([task.sampling_keys(c) for c in train]) if d.balanced else None
-    sampler = EpochSampler(len(train), weights, cfg.seed)  # the order and every crop: functions of (seed, epoch)
+    sampler = EpochSampler(len(ds), weights, cfg.seed)  # the order and every crop: functions of (seed, epoch)
     workers = dict(num_workers=d.num_workers, persistent_workers=d.num_workers > 0, worker_init_fn=seed_worker,
                    pin_memory=uses_gpu(cfg.trainer.accelerator))  # pinned batches copy to the GPU asynchronously
     train_dl = ResumableLoader(ds, batch_size=d.batch_size, sampler=sampler, drop_last=len(ds) > d.batch_size,
@@ -184,7 +240,7 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
         val_ds = WindowDataset(val, reader, task.target, w.win, w.hop)
         val_dl = torch.utils.data.DataLoader(val_ds, batch_size=max(1, d.batch_size // 4), sampler=ShardSampler(len(val)),
                                              collate_fn=collate_windows, **workers)
-    return Loaders(train_dl, val_dl, val, train)
+    return Loaders(train_dl, val_dl, val, train, scenes)
 
 
 def new_run_dir(cfg: RunConfig, tag: str | None = None) -> Path:
@@ -347,7 +403,7 @@ def _baseline_beside(cfg: RunConfig, task: Task, splits: Splits, loaders: Loader
 
     mode = cfg.trainer.baseline
     train_clips = loaders.train_clips + (loaders.val_clips if splits.test else [])
-    if mode == "never" or task.name not in ("classification", "tagging") or (
+    if mode == "never" or not loaders.train_clips or task.name not in ("classification", "tagging") or (
             mode == "auto" and not small_data(len(loaders.train_clips), len(task.labels))):
         return {}
     try:
@@ -404,7 +460,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     skipped = SkipReport()
     cfg, task, splits, model, w, loaders = build_data(cfg, skipped)
     if resume is None:
-        cfg = scale_epochs(cfg, len(loaders.train), len(loaders.train_clips), len(task.labels))
+        cfg = scale_epochs(cfg, len(loaders.train), loaders.n_train, len(task.labels))
     validate = loaders.val is not None
     if resume is None:
         run = shared_run_dir(lambda tag: new_run_dir(cfg, tag), cfg.trainer.accelerator,
@@ -488,8 +544,12 @@ def _stats_audio(loaders: Loaders, cfg: RunConfig, skipped: SkipReport) -> Any:
 
     clips = loaders.train_clips
     reader = loaders.train.dataset.reader
-    for i in sorted(np.random.default_rng(cfg.seed).permutation(len(clips))[: cfg.data.stats_clips]):
+    chosen = sorted(np.random.default_rng(cfg.seed).permutation(len(clips))[: cfg.data.stats_clips])
+    for i in chosen:
         try:
             yield reader(clips[i])
         except AudioError as e:
             skipped.add(clips[i].path, e.reason)
+    if loaders.scenes is not None:  # scenes of an epoch no training run draws (the loader's epochs count from 0)
+        for k in range(min(len(loaders.scenes), cfg.data.stats_clips - len(chosen))):
+            yield loaders.scenes.scene((k, 2**31 - 1, k))[0]
