@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -24,7 +25,7 @@ from earshot.errors import DataError
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """A strong label: ``label`` sounds from ``onset`` to ``offset`` seconds."""
 
@@ -33,9 +34,12 @@ class Event:
     label: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Clip:
-    """One audio file with its labels. Single-label, multi-label and detection share it."""
+    """One audio file with its labels. Single-label, multi-label and detection share it.
+
+    Slotted, and read with its repeated strings (split, labels, kinds) interned, so a large manifest
+    costs a few hundred bytes a clip in memory rather than a kilobyte or more."""
 
     id: str
     path: str
@@ -69,12 +73,21 @@ class Clip:
         d = dict(d)
         if d.get("annotation") not in (None, "weak", "strong", "unlabelled"):
             raise ValueError(f"annotation {d['annotation']!r} is not weak, strong or unlabelled")
-        d["events"] = [Event(**e) for e in d.get("events", [])]
+        d["events"] = [Event(**{**e, "label": _intern(e.get("label"))}) for e in d.get("events", [])]
         if isinstance(d.get("labels"), str):
             d["labels"] = [d["labels"]]
+        if "labels" in d:
+            d["labels"] = [_intern(lab) for lab in d["labels"]]
+        for k in ("split", "annotation"):
+            d[k] = _intern(d.get(k))
         if root is not None and not os.path.isabs(d["path"]):
             d["path"] = os.path.normpath(os.path.join(root, d["path"]))
         return cls(**d)
+
+
+def _intern(v: Any) -> Any:
+    """One shared copy of a repeated string (a label, a split); anything else unchanged."""
+    return sys.intern(v) if isinstance(v, str) else v
 
 
 class ClipStore:
