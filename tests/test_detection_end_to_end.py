@@ -126,3 +126,21 @@ def test_detector_learns_from_scenes_mixed_on_the_fly(scenes, tmp_path):
     assert m["segment_f1_micro"] > 0.7 and m["event_f1_macro"] > 0.3 and m["mAP"] > 0.8
     saved = load_config(run / "config.yaml")
     assert saved.data.scenes.per_epoch == 48 and saved.data.scenes.speed == [0.95, 1.05]
+
+
+def test_scene_settings_are_checked_before_training(scenes, tmp_path):
+    from earshot.errors import ConfigError, DataError
+
+    root = scenes.parent
+    base = [f"data.manifest={scenes}", f"out_dir={tmp_path}", "task.name=detection", "model.name=crnn",
+            "data.clip_seconds=3", "trainer.accelerator=cpu", "data.scenes.per_epoch=8"]
+    with pytest.raises(ConfigError, match="needs data.scenes.foreground"):
+        train(load_config(None, base))
+    both = [f"data.scenes.foreground={root / 'fg'}", f"data.scenes.background={root / 'bg'}"]
+    with pytest.raises(DataError, match="folder not found"):
+        train(load_config(None, [*base, f"data.scenes.foreground={tmp_path / 'nowhere'}",
+                                 f"data.scenes.background={root / 'bg'}"]))
+    with pytest.raises(DataError, match=r"\['hum'\] are not among the labels"):
+        train(load_config(None, [*base, *both, "data.labels=[beep]"]))
+    with pytest.raises(ConfigError, match="add strong to task.train_on"):
+        train(load_config(None, [*base, *both, "task.train_on=[weak]"]))

@@ -302,14 +302,14 @@ class CropDataset(Dataset):
                              self.augment, rng)
 
 
-def example_key(key: int | tuple[int, int, int], seed: int, fallback: np.random.Generator
+def example_key(key: int | tuple[int, int, int], seed: int | Sequence[int], fallback: np.random.Generator
                 ) -> tuple[int, np.random.Generator]:
     """The index and generator of one training example: a key ``(index, epoch, position)`` from
-    :class:`EpochSampler` seeds its own generator from ``(seed, epoch, position)``; a plain index
+    :class:`EpochSampler` seeds its own generator from ``(*seed, epoch, position)``; a plain index
     draws from ``fallback``."""
     if isinstance(key, (tuple, list)):
         i, epoch, pos = (int(v) for v in key)
-        return i, np.random.default_rng([seed, epoch, pos])
+        return i, np.random.default_rng([*np.atleast_1d(seed).tolist(), epoch, pos])
     return int(key), fallback
 
 

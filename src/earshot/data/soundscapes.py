@@ -233,11 +233,10 @@ class SceneStream:
     def scene(self, key: int | tuple[int, int, int]) -> tuple[np.ndarray, Clip, np.random.Generator]:
         """The audio and strong-labelled clip of scene ``key``, and the generator its example goes on
         drawing from (augmentation)."""
-        if isinstance(key, (tuple, list)):
-            i, epoch, pos = (int(v) for v in key)
-            rng = np.random.default_rng([self.spec.seed, self.SALT, epoch, pos])
-        else:
-            i, epoch, pos, rng = int(key), 0, int(key), self.rng
+        from earshot.data.loading import example_key
+
+        i, rng = example_key(key, (self.spec.seed, self.SALT), self.rng)
+        epoch, pos = (int(key[1]), int(key[2])) if isinstance(key, (tuple, list)) else (0, i)
         p = self.spec.polyphony
         mono = p == "mono" or (p == "both" and bool(rng.integers(2)))
         x, evs = make_scene(self.events, self.backgrounds, self.spec, mono, rng)
