@@ -57,6 +57,10 @@ def test_user_mistakes_are_one_line_errors_not_tracebacks(tiny_dataset, tmp_path
                           "model.args.block: 'res3' is not one of"),
                          (["train", "model.name=samplecnn", "augment.specaugment=true", m, f"out_dir={tmp_path}"],
                           "need a log-mel model"),
+                         (["train", "augment.filter_augment=true", "augment.filter_db=[6,-6]", m, f"out_dir={tmp_path}"],
+                          "augment.filter_db must be [low, high]"),
+                         (["train", "augment.filter_augment=true", "augment.filter_bands=[0,2]", m, f"out_dir={tmp_path}"],
+                          "augment.filter_bands [min, max]"),
                          (["train", "optim.schedule=cosin"], "optim.schedule"),
                          (["cv", "data.manifest=x.jsonl", "folds=a,b"], "folds are whole numbers")):
         assert main(args) == 2

@@ -27,6 +27,7 @@ BASE = ["trainer.progress_bar=false", "trainer.accelerator=cpu", "data.clip_seco
 def test_all_augmentations_and_balanced_sampling_train(tiny_dataset, tmp_path):
     cfg = load_config(None, [f"data.manifest={tiny_dataset}", f"out_dir={tmp_path}", "trainer.max_epochs=2", "trainer.min_steps=0", *BASE,
                              "augment.mixup_alpha=0.4", "augment.mixup_on=logmel", "augment.specaugment=true",
+                             "augment.filter_augment=true",
                              "augment.shift=wrap", "augment.shift_seconds=0.1", "augment.noise_prob=0.5",
                              "augment.gain_db=6", "data.balanced=true", "task.label_smoothing=0.1",
                              "optim.name=sgd", "optim.lr=0.01", "trainer.monitor=map@3", "trainer.patience=3"])

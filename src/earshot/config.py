@@ -80,6 +80,10 @@ class AugmentConfig:
     time_mask_frames: int = 10
     freq_masks: int = 2
     freq_mask_bins: int = 8
+    filter_augment: bool = False  # a random smooth gain over the mel bands per clip (FilterAugment)
+    filter_db: list[float] = field(default_factory=lambda: [-6.0, 6.0])  # gain range at the band edges
+    filter_bands: list[int] = field(default_factory=lambda: [3, 6])  # how many bands, drawn in this range
+    filter_min_bins: int = 6  # narrowest band, in mel bins
     backgrounds: str | None = None  # folder of background recordings mixed into every training crop
     background_snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])  # crop-to-background SNR range
     background_prob: float = 1.0  # chance that a crop gets a background

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from earshot.data.augment import WaveformAugment, mixup_apply, mixup_draw, spec_augment
+from earshot.data.augment import WaveformAugment, filter_augment, mixup_apply, mixup_draw, spec_augment
 from tests.conftest import tone
 
 
@@ -52,6 +52,26 @@ def test_spec_augment_masks_bands_and_frames():
     assert (y == x.mean()).any()
     g2 = torch.Generator().manual_seed(0)
     assert torch.equal(y, spec_augment(x, g2, 2, 10, 2, 8))
+
+
+def test_filter_augment_adds_a_smooth_gain_per_clip_within_range():
+    x = torch.randn(6, 40, 64)
+    y = filter_augment(x, torch.Generator().manual_seed(0), (-6.0, 6.0), (3, 6), 6)
+    gain = y - x
+    assert torch.allclose(gain, gain[:, :1].expand_as(gain), atol=1e-5)  # one gain curve over all frames
+    g = gain[:, 0]  # (B, F)
+    assert g.abs().max() <= 6.0 + 1e-5 and g.abs().max() > 1.0
+    assert not torch.allclose(g[0], g[1])  # each clip its own filter
+    steps = (g[:, 1:] - g[:, :-1]).abs().max()
+    assert steps <= 12.0 / 6 + 1e-4  # linear between edges at least 6 bins apart: at most 12 dB over 6 bins
+    again = filter_augment(x, torch.Generator().manual_seed(0), (-6.0, 6.0), (3, 6), 6)
+    assert torch.equal(y, again)
+    # standardised features: one dB is 1 / std units of each band
+    std = torch.full((64,), 4.0)
+    z = filter_augment(x, torch.Generator().manual_seed(0), (-6.0, 6.0), (3, 6), 6, db_per_unit=1.0 / std)
+    assert torch.allclose((z - x) * 4.0, gain, atol=1e-4)
+    # more bands than fit at the narrowest width: fewer, wider bands
+    assert filter_augment(torch.zeros(2, 5, 8), torch.Generator().manual_seed(1), (-3, 3), (3, 6), 6).shape == (2, 5, 8)
 
 
 def test_mixup_is_a_convex_combination():

@@ -158,6 +158,37 @@ def spec_augment(feats: torch.Tensor, gen: torch.Generator, time_masks: int = 2,
     return out
 
 
+def filter_augment(feats: torch.Tensor, gen: torch.Generator, db_range: tuple[float, float] = (-6.0, 6.0),
+                   n_bands: tuple[int, int] = (3, 6), min_bins: int = 6,
+                   db_per_unit: torch.Tensor | None = None) -> torch.Tensor:
+    """FilterAugment (Nam et al., ICASSP 2022), linear type, on ``(B, T, F)`` log-mel features.
+
+    Each example gets its own random filter: the mel axis is cut into 3-6 bands of at least
+    ``min_bins`` bins, a gain in ``db_range`` is drawn at every band edge, and the gain of each bin
+    is interpolated between the edges. It imitates the colouring of another microphone and room.
+    ``db_per_unit`` (shape ``(F,)``) is what one dB is in the features' units: ``1 / std`` for
+    per-band standardised features; left out, the features are taken to be in dB.
+    """
+    b, _, f = feats.shape
+    lo_n, hi_n = n_bands
+    hi_n = max(1, min(hi_n, f // max(min_bins, 1)))
+    lo_n = max(1, min(lo_n, hi_n))
+    gains = torch.empty(b, f)
+    pos = torch.arange(f, dtype=torch.float32)
+    for i in range(b):
+        n = int(torch.randint(lo_n, hi_n + 1, (1,), generator=gen))
+        share = torch.rand(n, generator=gen) + 1e-3
+        widths = min_bins + (f - 1 - n * min_bins) * share / share.sum()  # each band >= min_bins
+        edges = torch.cat([torch.zeros(1), torch.cumsum(widths, 0)])  # n + 1 edges from 0 to f - 1
+        edge_db = db_range[0] + (db_range[1] - db_range[0]) * torch.rand(n + 1, generator=gen)
+        k = torch.bucketize(pos, edges[1:-1])  # the band of every bin
+        t = ((pos - edges[k]) / (edges[k + 1] - edges[k])).clamp(0, 1)
+        gains[i] = edge_db[k] + t * (edge_db[k + 1] - edge_db[k])
+    if db_per_unit is not None:
+        gains = gains * db_per_unit.detach().float().cpu()
+    return feats + gains.to(feats.device, feats.dtype)[:, None, :]
+
+
 def mixup_draw(batch_size: int, alpha: float, gen: torch.Generator) -> tuple[torch.Tensor, float]:
     """A permutation of the batch and a mixing weight ``lam ~ Beta(alpha, alpha)`` (kept >= 0.5)."""
     perm = torch.randperm(batch_size, generator=gen)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from earshot.config import AugmentConfig, OptimConfig
-from earshot.data.augment import mixup_apply, mixup_draw, spec_augment
+from earshot.data.augment import filter_augment, mixup_apply, mixup_draw, spec_augment
 from earshot.data.loading import pool_windows, stitch_clips
 from earshot.models.registry import AudioModel
 from earshot.tasks import Task
@@ -57,6 +57,10 @@ class EarshotModule(L.LightningModule):
         feats = self.model.features(audio)  # (B, T, F) log-mel, or (B, N) waveform
         if perm is not None and a.mixup_on == "logmel":
             feats = mixup_apply(feats, perm, lam)
+        if a.filter_augment:
+            norm = getattr(getattr(self.model, "input", None), "norm", None)
+            per_db = 1.0 / norm.std if hasattr(norm, "std") else None  # features standardised per band
+            feats = filter_augment(feats, self.gen, tuple(a.filter_db), tuple(a.filter_bands), a.filter_min_bins, per_db)
         if a.specaugment:
             feats = spec_augment(feats, self.gen, a.time_masks, a.time_mask_frames, a.freq_masks, a.freq_mask_bins)
         out = self.model.forward_features(feats)

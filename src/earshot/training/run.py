@@ -168,9 +168,16 @@ def build_model(cfg: RunConfig, n_classes: int) -> AudioModel:
     model = create_model(cfg.model.name, n_classes, frontend=cfg.model.frontend, head=cfg.model.head,
                          pretrained=cfg.model.pretrained, **cfg.model.args)
     a = cfg.augment
-    if model.input_kind != "logmel" and (a.specaugment or (a.mixup_alpha > 0 and a.mixup_on == "logmel")):
-        raise ConfigError(f"{cfg.model.name} reads the waveform: augment.specaugment and augment.mixup_on=logmel "
-                          "need a log-mel model (use augment.mixup_on=waveform)")
+    spectral = a.specaugment or a.filter_augment or (a.mixup_alpha > 0 and a.mixup_on == "logmel")
+    if model.input_kind != "logmel" and spectral:
+        raise ConfigError(f"{cfg.model.name} reads the waveform: augment.specaugment, augment.filter_augment and "
+                          "augment.mixup_on=logmel need a log-mel model (use augment.mixup_on=waveform)")
+    bad_db = len(a.filter_db) != 2 or a.filter_db[0] > a.filter_db[1]
+    bad_bands = len(a.filter_bands) != 2 or not 1 <= a.filter_bands[0] <= a.filter_bands[1]
+    if a.filter_augment and (bad_db or bad_bands or a.filter_min_bins < 1):
+        raise ConfigError(f"augment.filter_db must be [low, high] with low <= high (got {a.filter_db}), "
+                          f"augment.filter_bands [min, max] with 1 <= min <= max (got {a.filter_bands}) and "
+                          f"augment.filter_min_bins >= 1 (got {a.filter_min_bins})")
     return model
 
 
