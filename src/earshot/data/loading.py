@@ -272,7 +272,7 @@ class CropDataset(Dataset):
     def __init__(self, clips: Sequence[Clip], reader: AudioReader, target: Callable[..., np.ndarray], win: int,
                  frame_hop: float = 0.0, seed: int = 0,
                  augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None):
-        self.clips, self.reader, self.target, self.win = ClipStore(clips), reader, target, win
+        self.clips, self.reader, self.target, self.win = ClipStore.of(clips), reader, target, win
         self.frame_hop = frame_hop
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -352,7 +352,7 @@ class WindowDataset(Dataset):
 
     def __init__(self, clips: Sequence[Clip], reader: AudioReader, target: Callable[..., np.ndarray] | None,
                  win: int, hop: int):
-        self.clips, self.reader, self.target, self.win, self.hop = ClipStore(clips), reader, target, win, hop
+        self.clips, self.reader, self.target, self.win, self.hop = ClipStore.of(clips), reader, target, win, hop
 
     def __len__(self) -> int:
         return len(self.clips)

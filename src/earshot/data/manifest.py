@@ -97,6 +97,11 @@ class ClipStore:
     with the main process page for page, so their memory does not grow with the dataset. A clip is
     rebuilt when it is indexed (microseconds, against the milliseconds of reading its audio)."""
 
+    @classmethod
+    def of(cls, clips: Iterable[Clip]) -> "ClipStore":
+        """``clips`` as a store: the same object when it is one already."""
+        return clips if isinstance(clips, ClipStore) else cls(clips)
+
     def __init__(self, clips: Iterable[Clip]):
         import numpy as np
 

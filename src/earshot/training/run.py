@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from earshot.config import RunConfig, from_dict, save_config, to_dict
 from earshot.data.augment import BackgroundMix, WaveformAugment, chain
 from earshot.data.loading import (AudioCache, AudioReader, CropDataset, EpochSampler, ResumableLoader, TrainingSet,
                                   WindowDataset, check_clips, class_weights, collate_windows, seed_worker)
-from earshot.data.manifest import Clip, SkipReport, label_list, read_manifest
+from earshot.data.manifest import Clip, ClipStore, SkipReport, label_list, read_manifest
 from earshot.data.sources import prepare
 from earshot.data.sources.common import stable_fraction
 from earshot.errors import ConfigError, DataError, EarshotError
@@ -38,9 +38,9 @@ log = logging.getLogger("earshot")
 
 @dataclass
 class Splits:
-    train: list[Clip]
-    val: list[Clip]
-    test: list[Clip]
+    train: Sequence[Clip]  # lists while the run is set up, ClipStores once its loaders exist
+    val: Sequence[Clip]
+    test: Sequence[Clip]
 
 
 @dataclass
@@ -197,8 +197,8 @@ def windowing(cfg: RunConfig, model: AudioModel) -> Windowing:
 class Loaders:
     train: torch.utils.data.DataLoader
     val: torch.utils.data.DataLoader | None
-    val_clips: list[Clip]
-    train_clips: list[Clip]
+    val_clips: Sequence[Clip]  # ClipStores: the main process holds no Python object per clip
+    train_clips: Sequence[Clip]
     scenes: Any = None  # the SceneStream of data.scenes
 
     @property
@@ -225,6 +225,8 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
         raise DataError(d.manifest, "no usable training clips left after skipping bad files")
     if cache is not None:
         cache.build(train + val)
+    weights = class_weights([task.sampling_keys(c) for c in train]) if d.balanced else None
+    train, val = ClipStore(train), ClipStore(val)  # a few hundred bytes a clip; the Clip objects go
     reader = AudioReader(sr, cache, d.memory_cache_mb * 2**20)
     a = cfg.augment
     if task.frame_outputs and a.shift != "none":
@@ -236,7 +238,6 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
                 if a.backgrounds else None)
     scenes = scene_stream(cfg, task, sr, model.frame_hop_seconds, aug)
     ds = TrainingSet(CropDataset(train, reader, task.target, w.win, model.frame_hop_seconds, cfg.seed, aug), scenes)
-    weights = class_weights([task.sampling_keys(c) for c in train]) if d.balanced else None
     sampler = EpochSampler(len(ds), weights, cfg.seed)  # the order and every crop: functions of (seed, epoch)
     workers = dict(num_workers=d.num_workers, persistent_workers=d.num_workers > 0, worker_init_fn=seed_worker,
                    pin_memory=uses_gpu(cfg.trainer.accelerator))  # pinned batches copy to the GPU asynchronously
@@ -409,7 +410,7 @@ def _baseline_beside(cfg: RunConfig, task: Task, splits: Splits, loaders: Loader
     from earshot.training.baseline import run_baseline, small_data
 
     mode = cfg.trainer.baseline
-    train_clips = loaders.train_clips + (loaders.val_clips if splits.test else [])
+    train_clips = [*loaders.train_clips, *(loaders.val_clips if splits.test else [])]
     if mode == "never" or not loaders.train_clips or task.name not in ("classification", "tagging") or (
             mode == "auto" and not small_data(len(loaders.train_clips), len(task.labels))):
         return {}
@@ -514,6 +515,8 @@ def build_data(cfg: RunConfig, skipped: SkipReport) -> tuple[RunConfig, Task, Sp
     w = windowing(cfg, model)
     loaders = build_loaders(cfg, model, task, splits, w, skipped)
     check_validation(cfg, loaders.val is not None)
+    # from here on the clips live in ClipStores, so memory does not grow by a Clip object per record
+    splits = Splits(loaders.train_clips, loaders.val_clips, ClipStore(splits.test))
     return cfg, task, splits, model, w, loaders
 
 
