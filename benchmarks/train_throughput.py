@@ -5,7 +5,7 @@ fraction of it a training step achieves; and whether data loading keeps up.
                                           [--seconds 5] [--steps 5] [--compile]
 
 - Peak: FLOP/s of a 2048 x 2048 matmul in float32 and in bf16, measured in the same run.
-- Per model and mode (fp32; bf16 autocast with the front-end in float32; channels_last; with
+- Per model and mode (fp32; bf16 autocast with the front-end in float32; channels_last; both; with
   ``--compile`` also torch.compile): clips/s of forward + backward + AdamW on random 5 s clips at the
   model's rate, after a warm-up step. FLOPs of one step come from
   ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions), so the achieved fraction
@@ -52,14 +52,14 @@ def measure(name: str, mode: str, batch: int, seconds: float, steps: int) -> tup
     """(clips/s, FLOPs of one step)."""
     torch.manual_seed(0)
     model = create_model(name, 10).train()
-    if mode == "channels_last":
+    if mode in ("channels_last", "bf16+channels_last"):
         model = model.to(memory_format=torch.channels_last)
     sr = model.sample_rate
     x = torch.randn(batch, int(seconds * sr)) * 0.1
     y = torch.randint(0, 10, (batch,))
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     run_model = torch.compile(model) if mode == "compile" else model
-    step = step_fn(run_model, x, y, opt, bf16=mode == "bf16")
+    step = step_fn(run_model, x, y, opt, bf16=mode.startswith("bf16"))
     with FlopCounterMode(display=False) as fc:
         step_fn(model, x, y, opt, bf16=False)()
     flops = fc.get_total_flops()
@@ -118,7 +118,7 @@ def main() -> None:
           f"threads {torch.get_num_threads()}")
     peak = {"fp32": peak_flops(torch.float32), "bf16": peak_flops(torch.bfloat16)}
     print(f"matmul 2048^2: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s")
-    modes = ["fp32", "bf16", "channels_last"] + (["compile"] if a.compile else [])
+    modes = ["fp32", "bf16", "channels_last", "bf16+channels_last"] + (["compile"] if a.compile else [])
     print(f"| model | mode | clips/s ({a.seconds:g} s clips, batch {a.batch}) | vs fp32 | GFLOP per step | "
           "achieved GFLOP/s | of peak |")
     print("|---|---|---|---|---|---|---|")
@@ -132,7 +132,7 @@ def main() -> None:
                 continue
             base = base or rate
             achieved = flops * rate / a.batch
-            p = peak["bf16" if mode == "bf16" else "fp32"]
+            p = peak["bf16" if mode.startswith("bf16") else "fp32"]
             print(f"| {name} | {mode} | {rate:.1f} | {rate / base:.2f}x | {flops / 1e9:.1f} | {achieved / 1e9:.0f} | "
                   f"{achieved / p:.0%} |", flush=True)
     loader_check(a.steps)
