@@ -5,8 +5,8 @@
 For each model (random weights, 10 classes): one recording of ``--seconds`` of noise at the
 model's rate is cut into the windows ``earshot predict`` would use (the model's fixed input, else
 1 s windows every 0.5 s, the defaults), batched as the predictor batches them (at most 2^19
-samples a batch), and run in float32, with bf16 autocast, and with bf16 autocast and the weights in
-``channels_last`` (NHWC, oneDNN's native layout). RTF = compute seconds / audio
+samples a batch), and run in float32 and with bf16 autocast, each with the weights as they are
+(NCHW) and in ``channels_last`` (NHWC, oneDNN's native layout). RTF = compute seconds / audio
 seconds (median of 3 after a warm-up); lower is faster, 0.01 is 100x real time.
 """
 
@@ -61,7 +61,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; {a.seconds:g} s of audio per model")
     print(f"{'model':22s} {'rate':>6s} {'window':>8s} {'windows':>8s} {'RTF fp32':>9s} {'RTF bf16':>9s} {'speed-up':>8s} "
-          f"{'bf16+NHWC':>9s} {'vs bf16':>7s}")
+          f"{'fp32 NHWC':>9s} {'vs fp32':>7s} {'bf16 NHWC':>9s} {'vs bf16':>7s}")
     rng = np.random.default_rng(0)
     for name in names:
         torch.manual_seed(0)
@@ -73,9 +73,10 @@ def main() -> None:
         bs = batches(x, win, hop)
         t32, t16 = timed(model, bs, False), timed(model, bs, True)
         model.to(memory_format=torch.channels_last)  # 4-D weights only; 1-D conv and GRU models are unchanged
-        t16_cl = timed(model, bs, True)
+        t32_cl, t16_cl = timed(model, bs, False), timed(model, bs, True)
         print(f"{name:22s} {sr:6d} {win / sr:7.2f}s {sum(len(b) for b in bs):8d} {t32 / a.seconds:9.5f} "
-              f"{t16 / a.seconds:9.5f} {t32 / t16:7.2f}x {t16_cl / a.seconds:9.5f} {t16 / t16_cl:6.2f}x", flush=True)
+              f"{t16 / a.seconds:9.5f} {t32 / t16:7.2f}x {t32_cl / a.seconds:9.5f} {t32 / t32_cl:6.2f}x "
+              f"{t16_cl / a.seconds:9.5f} {t16 / t16_cl:6.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -238,7 +238,8 @@ def panns_cnn10(n_features: int) -> nn.Module:
     return PannsCnn(n_features, (64, 128, 256, 512), kernel=3, last_unpooled=False)
 
 
-@register_model(frontend=PANNS_FRONTEND, head=_head(2048), normalize=False, convert=convert_panns)
+# NCHW: in channels_last Cnn14 ran 0.85x as fast in two runs of benchmarks/model_rtf.py, the one model slower
+@register_model(frontend=PANNS_FRONTEND, head=_head(2048), normalize=False, convert=convert_panns, channels_last=False)
 def panns_cnn14(n_features: int) -> nn.Module:
     """PANNs Cnn14 (6 blocks of two 3x3 convs, 2048-d, 80 M parameters; AudioSet mAP 0.431 published)"""
     return PannsCnn(n_features, (64, 128, 256, 512, 1024, 2048), kernel=3, last_unpooled=True)

@@ -41,6 +41,9 @@ class ModelSpec:
     normalize: bool = True  # fit per-band statistics of the log-mel on training audio
     # Maps a published checkpoint's state dict onto this model (see earshot.models.pretrained).
     convert: Callable[..., Any] | None = None
+    # Runs its 2-D convolutions in channels_last (NHWC): faster for most models on oneDNN and cuDNN,
+    # not for all (benchmarks/model_rtf.py measures each)
+    channels_last: bool = True
 
     def frontend_config(self, **overrides: Any) -> LogMelConfig | WaveformConfig:
         cls = LogMelConfig if self.input == "logmel" else WaveformConfig
@@ -59,7 +62,7 @@ _REGISTRY: dict[str, ModelSpec] = {}
 def register_model(input: InputKind = "logmel", frontend: dict[str, Any] | None = None,
                    head: dict[str, Any] | None = None, input_samples: int | None = None,
                    name: str | None = None, normalize: bool = True,
-                   convert: Callable[..., Any] | None = None) -> Callable:
+                   convert: Callable[..., Any] | None = None, channels_last: bool = True) -> Callable:
     """Decorator: register ``fn(n_features, **kwargs) -> backbone`` under ``name`` (default: its own).
     ``convert`` maps a published checkpoint onto the model, for ``create_model(pretrained=...)``."""
 
@@ -67,7 +70,7 @@ def register_model(input: InputKind = "logmel", frontend: dict[str, Any] | None 
         doc = (fn.__doc__ or "").strip().splitlines()
         key = name or fn.__name__
         _REGISTRY[key] = ModelSpec(key, fn, input, dict(frontend or {}), dict(head or {}), input_samples,
-                                   doc[0] if doc else "", normalize, convert)
+                                   doc[0] if doc else "", normalize, convert, channels_last)
         return fn
 
     return wrap
@@ -99,11 +102,18 @@ class AudioModel(nn.Module):
         super().__init__()
         self.name = spec.name
         self.input_samples = spec.input_samples
+        self.channels_last = spec.channels_last
         self.model_args = dict(model_args)
         self.head_args = dict(head_args)
         self.input = input
         self.backbone = backbone
         self.head = head
+
+    def fast_layout(self) -> "AudioModel":
+        """Weights in the memory layout this model runs fastest in: channels_last (NHWC) for 2-D
+        convolutions unless its registry entry says otherwise. The outputs are the same; 1-D
+        convolutions, GRUs and linear layers are untouched."""
+        return self.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     @property
     def frontend_config(self) -> LogMelConfig | WaveformConfig:

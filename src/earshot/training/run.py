@@ -477,6 +477,8 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
         save_config(cfg, run / "config.yaml")
     if not cfg.model.pretrained:  # a pretrained backbone keeps the input statistics it was trained with
         model.input.fit(_stats_audio(loaders, cfg, skipped))
+    if cfg.trainer.channels_last:
+        model.fast_layout()
     meta = build_meta(model, task, w.seconds, w.hop_seconds, cfg.data.eval_pooling, to_dict(cfg))
     val_targets = np.stack([task.target(c) for c in loaders.val_clips]) if validate else None
     module = EarshotModule(model, task, cfg.optim, meta, val_targets, cfg.data.eval_pooling, cfg.augment, cfg.seed,
