@@ -23,7 +23,6 @@ import hashlib
 import logging
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -36,6 +35,7 @@ from earshot.audio.io import fix_length, load_audio, probe_audio
 from earshot.data.manifest import Clip, ClipStore, SkipReport
 from earshot.data.windows import pool_windows, stitch_clips, stitch_frames, window_starts  # noqa: F401 (re-exported)
 from earshot.errors import AudioError
+from earshot.parallel import thread_map
 from earshot.distributed import rank_and_world
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,7 @@ class AudioCache:
             except (AudioError, FileNotFoundError):
                 pass
 
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            list(pool.map(one, clips))
+        thread_map(one, clips, workers)
 
 
 class AudioReader:
@@ -165,8 +164,7 @@ def check_clips(clips: Sequence[Clip], sample_rate: int, strict: bool = False, s
             return e
         return None
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        errors = list(pool.map(probe, clips))
+    errors = thread_map(probe, clips, workers)
     out = []
     for c, err in zip(clips, errors):
         if err is not None:

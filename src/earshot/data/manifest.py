@@ -105,10 +105,12 @@ class ClipStore:
     def __init__(self, clips: Iterable[Clip]):
         import numpy as np
 
-        parts = [json.dumps(c.to_json(), ensure_ascii=False, separators=(",", ":")).encode() for c in clips]
-        self._offsets = np.zeros(len(parts) + 1, np.int64)
-        np.cumsum([len(b) for b in parts], out=self._offsets[1:])
-        self._blob = b"".join(parts)
+        blob, ends = bytearray(), [0]  # grown in place: no list of per-clip bytes at the peak
+        for c in clips:
+            blob += json.dumps(c.to_json(), ensure_ascii=False, separators=(",", ":")).encode()
+            ends.append(len(blob))
+        self._offsets = np.asarray(ends, np.int64)
+        self._blob = bytes(blob)
 
     def __len__(self) -> int:
         return len(self._offsets) - 1

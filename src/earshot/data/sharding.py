@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,6 +27,7 @@ from earshot.data.loading import AudioCache
 from earshot.data.manifest import Clip, SkipReport, read_manifest
 from earshot.data.sources.common import stable_fraction
 from earshot.errors import AudioError, DataError, EarshotError
+from earshot.parallel import thread_map
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -65,8 +65,7 @@ def build_cache(manifest: str | Path, out: str | Path, sample_rate: int, shard: 
             skipped.add(c.path, e.reason)
             return 0, False
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        results = list(pool.map(one, clips))
+    results = thread_map(one, clips, workers)
     seconds = time.perf_counter() - t0
     samples = sum(r[0] for r in results)
     report_file = Path(out) / f"skipped-shard-{i}-of-{n}.json"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -11,6 +10,7 @@ from typing import Any, Sequence
 from earshot.audio.io import SILENCE_PEAK, probe_audio
 from earshot.data.manifest import Clip, Event, SkipReport, duration_notes
 from earshot.errors import AudioError, DataError
+from earshot.parallel import thread_map
 
 
 @dataclass
@@ -79,8 +79,7 @@ def validate(
             extra=dict(c.extra), annotation=c.annotation,
         )
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        results = list(pool.map(check, cands))
+    results = thread_map(check, cands, workers)
     clips = []
     for r in results:
         if isinstance(r, Clip):
