@@ -30,7 +30,8 @@ class Predictor(WindowedInference):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.precision = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
-        if hasattr(model, "fast_layout"):  # channels_last for most 2-D CNNs: same outputs, faster
+        if hasattr(model, "fold_batchnorm"):  # an inference copy: BatchNorms folded into their convolutions,
+            model.fold_batchnorm()  # and channels_last for most 2-D CNNs; the same outputs, faster
             model.fast_layout()
         self.task = task
         self.meta = meta

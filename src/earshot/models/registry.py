@@ -115,6 +115,33 @@ class AudioModel(nn.Module):
         convolutions, GRUs and linear layers are untouched."""
         return self.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
+    @torch.no_grad()
+    def fold_batchnorm(self) -> int:
+        """For inference: fold every BatchNorm that directly follows a convolution (its only reader)
+        into the convolution's weights, and drop it. The outputs are the same in eval mode, with one
+        pass over the activations less per pair. The pairs are found by tracing the backbone with
+        torch.fx; a backbone that cannot be traced is left as it is. Returns the pairs folded."""
+        if self.training:
+            raise RuntimeError("fold_batchnorm is for inference: call .eval() first")
+        try:
+            graph = torch.fx.symbolic_trace(self.backbone).graph
+        except Exception:  # noqa: BLE001 (control flow that tracing cannot follow)
+            return 0
+        mods = dict(self.backbone.named_modules())
+        convs = (nn.Conv1d, nn.Conv2d)
+        bns = (nn.BatchNorm1d, nn.BatchNorm2d)
+        pairs = []
+        for node in graph.nodes:
+            src = node.args[0] if node.op == "call_module" and node.args else None
+            if (isinstance(mods.get(node.target), bns) and getattr(src, "op", None) == "call_module"
+                    and isinstance(mods.get(src.target), convs) and len(src.users) == 1):
+                pairs.append((src.target, node.target))
+        for conv, bn in pairs:
+            fused = nn.utils.fusion.fuse_conv_bn_eval(mods[conv], mods[bn])
+            self.backbone.set_submodule(conv, fused)
+            self.backbone.set_submodule(bn, nn.Identity())
+        return len(pairs)
+
     @property
     def frontend_config(self) -> LogMelConfig | WaveformConfig:
         return self.input.config
