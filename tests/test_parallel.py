@@ -19,7 +19,7 @@ def test_thread_map_keeps_order_and_makes_a_future_per_chunk(monkeypatch):
     items = list(range(10_000))
     assert thread_map(lambda x: x * 2, items, workers=2, chunk=256) == [x * 2 for x in items]
     assert len(made) == 40  # ceil(10,000 / 256), not 10,000
-    assert thread_map(str, [1, 2], workers=4) == ["1", "2"]  # small inputs run in the calling thread
+    assert thread_map(str, [1, 2], workers=4) == ["1", "2"]
 
 
 def test_thread_map_raises_the_first_error():

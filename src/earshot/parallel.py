@@ -14,9 +14,10 @@ def thread_map(fn: Callable[[T], R], items: Sequence[T], workers: int, chunk: in
 
     ``ThreadPoolExecutor.map`` makes a future, with its lock and condition, for every item before the
     first one runs: about a kilobyte each, so 2 M clips would hold gigabytes at once, which the
-    process keeps. Here each future carries ``chunk`` items."""
-    if workers <= 1 or len(items) <= chunk:
+    process keeps. Here each future carries up to ``chunk`` items."""
+    if workers <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
-    parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    step = min(chunk, -(-len(items) // (4 * workers)))  # a small input still spreads over the threads
+    parts = [items[i : i + step] for i in range(0, len(items), step)]
     with ThreadPoolExecutor(workers) as pool:
         return [r for part in pool.map(lambda p: [fn(x) for x in p], parts) for r in part]

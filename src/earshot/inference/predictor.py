@@ -26,12 +26,15 @@ class Predictor(WindowedInference):
     :func:`earshot.load`. Files of any length are streamed (see :mod:`earshot.inference.windowed`)."""
 
     def __init__(self, model: torch.nn.Module, task: Task, meta: dict[str, Any], device: str | None = None,
-                 batch_size: int = 64, precision: str = "auto"):
+                 batch_size: int = 64, precision: str = "auto", fold_batchnorm: bool = False):
+        """``fold_batchnorm`` folds the model's BatchNorms into their convolutions, in place: for a
+        model only this predictor uses (:meth:`load` does it), never one that trains further."""
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.precision = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
-        if hasattr(model, "fold_batchnorm"):  # an inference copy: BatchNorms folded into their convolutions,
-            model.fold_batchnorm()  # and channels_last for most 2-D CNNs; the same outputs, faster
+        if hasattr(model, "fast_layout"):  # channels_last for most 2-D CNNs; the same outputs, faster
+            if fold_batchnorm:
+                model.fold_batchnorm()
             model.fast_layout()
         self.task = task
         self.meta = meta
@@ -47,7 +50,7 @@ class Predictor(WindowedInference):
     @classmethod
     def load(cls, path: str | Path, device: str | None = None, precision: str = "auto") -> "Predictor":
         ck = load_checkpoint(path)
-        return cls(ck.model, ck.task, ck.meta, device, precision=precision)
+        return cls(ck.model, ck.task, ck.meta, device, precision=precision, fold_batchnorm=True)
 
     @property
     def frame_hop(self) -> float:

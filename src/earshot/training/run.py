@@ -379,7 +379,7 @@ def finish(cfg: RunConfig, run: Path, splits: Splits, loaders: Loaders, skipped:
         atomic_write(best, lambda f: f.write((ckdir / "last.ckpt").read_bytes()))
     ck = load_checkpoint(best)
     pred = Predictor(ck.model, ck.task, ck.meta, device="cpu" if cfg.trainer.accelerator == "cpu" else None,
-                     precision="fp32")  # reported figures do not depend on the machine
+                     precision="fp32", fold_batchnorm=True)  # reported figures do not depend on the machine
     tuned: dict[str, Any] = {}
     if validate:
         tuned = pred.tune(loaders.val_clips)
