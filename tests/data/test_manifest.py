@@ -72,3 +72,38 @@ def test_clip_store_gives_back_every_clip():
         store[3]
     assert store.nbytes < 3 * 400  # bytes, not Python objects
     assert len(ClipStore([])) == 0
+
+
+def test_clip_store_spills_to_a_mapped_file_and_still_pickles_and_forks():
+    import multiprocessing
+    import pickle
+
+    from earshot.data.manifest import ClipStore
+
+    clips = [_clip(i, ("cat",), split="train", events=[Event(0.1 * i, 0.1 * i + 0.5, "cat")]) for i in range(50)]
+    small = ClipStore(clips)
+    spilled = ClipStore(iter(clips), spill_bytes=1000)  # a generator: one clip at a time
+    assert not small.spilled and spilled.spilled
+    assert list(spilled) == clips and spilled[-1] == clips[-1] and len(spilled) == 50
+    again = pickle.loads(pickle.dumps(spilled))  # a spawned worker gets the bytes, not the mapping
+    assert list(again) == clips and not again.spilled
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # a forked loader worker reads the mapping
+        assert pool.map(spilled.__getitem__, [0, 49]) == [clips[0], clips[49]]
+
+
+def test_manifest_read_into_a_store_equals_the_list_and_names_bad_lines(tmp_path):
+    from earshot.data.manifest import ClipStore, read_manifest_store
+
+    for i in range(3):
+        (tmp_path / f"a{i}.wav").write_bytes(b"")
+    clips = [Clip(id=f"a{i}", path=str(tmp_path / f"a{i}.wav"), duration=1.0, sample_rate=16000, channels=1,
+                  labels=["cat"]) for i in range(3)]
+    m = write_manifest(tmp_path / "m.jsonl", clips)
+    store = read_manifest_store(m)
+    assert isinstance(store, ClipStore) and list(store) == read_manifest(m) == clips
+    with pytest.raises(DataError, match="not in the label list"):
+        read_manifest_store(m, labels=["dog"])
+    m.write_text(m.read_text() + "{not json\n")
+    with pytest.raises(DataError) as e:
+        read_manifest_store(m)
+    assert e.value.line == 5 and "bad manifest record" in str(e.value)
