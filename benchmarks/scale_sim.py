@@ -29,16 +29,18 @@ import numpy as np
 import soundfile as sf
 
 
-def rss_mb(pid: int | None = None) -> float:
+def rss_mb(pid: int | None = None, field: str = "Pss") -> float:
     """Memory of a process and all its descendants, in MB: the sum of their proportional set sizes
-    (PSS, from /proc), so pages the forked workers share with the loader count once."""
+    (PSS, from /proc), so pages the forked workers share with the loader count once. ``field="Pss_Anon"``
+    counts only anonymous memory, leaving out file pages (libraries, memory-mapped cache entries and
+    manifest stores), which the kernel can drop and read again."""
     pid = pid or os.getpid()
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         try:
             for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
+                if line.startswith(field + ":"):
                     total += int(line.split()[1])
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
@@ -76,24 +78,28 @@ def loader_epoch(manifest: Path, cache: Path, clip_seconds: float, batch: int, w
     from earshot.data.manifest import SkipReport
     from earshot.training.run import build_data
 
-    base = rss_mb()
+    base, anon_base = rss_mb(), rss_mb(field="Pss_Anon")
     t0 = time.perf_counter()
     cfg = load_config(None, [f"data.manifest={manifest}", f"data.audio_cache={cache}", f"data.num_workers={workers}",
                              f"data.batch_size={batch}", f"data.clip_seconds={clip_seconds}", "data.val_fraction=0",
                              "data.memory_cache_mb=0", "model.name=cnn_small", "trainer.accelerator=cpu"])
     _, _, splits, _, _, loaders = build_data(cfg, SkipReport())
     setup = time.perf_counter() - t0
-    after_setup = rss_mb()
-    samples, n = [], 0
+    after_setup, anon_setup = rss_mb(), rss_mb(field="Pss_Anon")
+    samples, anon, n = [], [], 0
     gc.freeze()  # as earshot.training.run.train does before the workers fork
     t1 = time.perf_counter()
     for i, b in enumerate(loaders.train):
         n += len(b["audio"])
         if i % 50 == 0:
             samples.append(rss_mb())
+            anon.append(rss_mb(field="Pss_Anon"))
     wall = time.perf_counter() - t1
     samples.append(rss_mb())
-    return {"clips": len(loaders.train_clips), "setup_s": setup, "base_mb": base, "after_setup_mb": after_setup,
+    anon.append(rss_mb(field="Pss_Anon"))
+    return {"anon_base_mb": anon_base, "anon_setup_mb": anon_setup, "anon_peak_mb": max(anon),
+            "stores_spilled": all(getattr(s, "spilled", False) for s in (loaders.train_clips, splits.test)),
+            "clips": len(loaders.train_clips), "setup_s": setup, "base_mb": base, "after_setup_mb": after_setup,
             "epoch_s": wall, "clips_per_s": n / wall, "rss_first_mb": samples[1] if len(samples) > 1 else samples[0],
             "rss_peak_mb": max(samples), "rss_last_mb": samples[-1]}
 
@@ -137,7 +143,9 @@ def main() -> None:
         print(f"4. loader, {name} ({r['clips']} clips): setup {r['setup_s']:.1f} s; epoch {r['epoch_s']:.1f} s = "
               f"{r['clips_per_s']:.0f} clips/s; memory (PSS, loader + {a.workers} workers): before "
               f"{r['base_mb']:.0f} MB, after setup {r['after_setup_mb']:.0f} MB, first batches {r['rss_first_mb']:.0f} "
-              f"MB, peak {r['rss_peak_mb']:.0f} MB, end {r['rss_last_mb']:.0f} MB")
+              f"MB, peak {r['rss_peak_mb']:.0f} MB, end {r['rss_last_mb']:.0f} MB; anonymous only (PSS_Anon): "
+              f"before {r['anon_base_mb']:.0f} MB, after setup {r['anon_setup_mb']:.0f} MB, peak "
+              f"{r['anon_peak_mb']:.0f} MB; manifest stores spilled to a file: {r['stores_spilled']}")
     if not a.keep:
         shutil.rmtree(work)
 

@@ -153,3 +153,27 @@ def test_cached_clips_skip_the_header_probe(tmp_path, monkeypatch):
     kept = check_clips(clips, 16000, skipped=report, cache=cache)
     assert [c.id for c in kept] == ["c0", "c2"] and probed == [clips[2].path]
     assert [(s.path, s.reason) for s in report.items] == [(clips[1].path, "file not found")]
+
+
+def test_a_dataset_hash_checks_each_cache_entry_once_in_bits_of_fixed_size(tmp_path, monkeypatch):
+    import earshot.data.loading as loading
+
+    clips = _clips(tmp_path / "a", 20)
+    cache = AudioCache(tmp_path / "cache", 16000)
+    cache.build(clips)
+    built = set(cache._verified)  # the entries it wrote itself
+    entry = cache.entry(clips[3].path)
+    raw = bytearray(entry.read_bytes())
+    raw[-10] ^= 0xFF  # one sample damaged: caught on the first read, decoded again
+    entry.write_bytes(bytes(raw))
+    checks = []
+    monkeypatch.setattr(loading, "content_hash", lambda x, real=loading.content_hash: checks.append(1) or real(x))
+    ds = CropDataset(clips, AudioReader(16000, cache), TaggingTask(["a"]).target, win=4000, seed=0)
+    size = len(ds.checked.bits)
+    assert size == 3  # 20 clips: 3 bytes, whatever the epoch reads
+    for _ in range(3):
+        for i in range(len(ds)):
+            ds[i]
+    assert len(checks) == 20 + 1 and cache.rebuilt == 1  # once each, and the rewritten entry is hashed when written
+    assert len(ds.checked.bits) == size and all(i in ds.checked for i in range(20))
+    assert cache._verified == built  # no set of names growing through the epoch

@@ -42,3 +42,17 @@ def test_setup_holds_a_few_hundred_bytes_a_clip_in_stores(tmp_path):
     assert loaders.train_clips[0].labels == ["class0"]
     per_clip = (held_large - held_small) / 1600
     assert per_clip < 400, f"{per_clip:.0f} bytes held a clip"  # a Clip object and its strings: 900 or more
+
+
+def test_a_large_manifest_spills_to_files_and_the_heap_holds_nothing_per_clip(tmp_path, monkeypatch):
+    monkeypatch.setattr(ClipStore, "SPILL_BYTES", 0)  # as a manifest of millions of clips would
+    monkeypatch.setenv("EARSHOT_TMPDIR", str(tmp_path))
+    small, large = _manifest(tmp_path / "s", 200), _manifest(tmp_path / "l", 1800)
+    _held_after_setup(small, tmp_path)
+    held_small, _ = _held_after_setup(small, tmp_path)
+    held_large, (_, _, splits, _, _, loaders) = _held_after_setup(large, tmp_path)
+    for seq in (splits.test, loaders.train_clips, loaders.val_clips):
+        assert seq.spilled
+    assert loaders.train_clips[903].id == "clip01799" and len(splits.test) == 448
+    per_clip = (held_large - held_small) / 1600
+    assert per_clip < 20, f"{per_clip:.0f} bytes held a clip"

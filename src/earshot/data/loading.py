@@ -24,7 +24,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -39,6 +39,20 @@ from earshot.parallel import thread_map
 from earshot.distributed import rank_and_world
 
 log = logging.getLogger(__name__)
+
+
+class ClipBits:
+    """One bit per clip of a dataset, all clear at first (which clips' cache entries this process
+    has hash-checked): its size is fixed when the dataset is made."""
+
+    def __init__(self, n: int):
+        self.bits = bytearray((n + 7) // 8)
+
+    def __contains__(self, i: int) -> bool:
+        return bool(self.bits[i >> 3] >> (i & 7) & 1)
+
+    def add(self, i: int) -> None:
+        self.bits[i >> 3] |= 1 << (i & 7)
 
 
 class AudioCache:
@@ -64,15 +78,15 @@ class AudioCache:
         key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{self.sample_rate}"
         return self.dir / (hashlib.sha1(key.encode()).hexdigest() + ".npy")
 
-    def _cached(self, path: str, f: Path) -> np.ndarray | None:
+    def _cached(self, path: str, f: Path, seen: tuple[ClipBits, int] | None) -> np.ndarray | None:
         """The entry if it is whole; None (after a warning) if it is damaged."""
         try:
             x = np.load(f, mmap_mode="r")
-            if f.name in self._verified:
+            if seen[1] in seen[0] if seen is not None else f.name in self._verified:
                 return x
             want = f.with_suffix(".b2").read_text().strip()
             if content_hash(x) == want:
-                self._verified.add(f.name)
+                self._mark(f, seen)
                 return x
             problem = "its content does not match its hash"
         except FileNotFoundError:
@@ -83,21 +97,29 @@ class AudioCache:
         self.rebuilt += 1
         return None
 
-    def load(self, path: str) -> np.ndarray:
-        """The decoded audio ``(N,)``: memory-mapped from the cache, or decoded and stored."""
+    def load(self, path: str, seen: tuple[ClipBits, int] | None = None) -> np.ndarray:
+        """The decoded audio ``(N,)``: memory-mapped from the cache, or decoded and stored. ``seen``
+        (a dataset's :class:`ClipBits` and the clip's index) records the hash check in one bit a
+        clip, fixed in size, where a set of entry names would grow through the epoch."""
         try:
             f = self.entry(path)
         except FileNotFoundError:
             raise AudioError(path, "file not found") from None
         if f.exists():
-            x = self._cached(path, f)
+            x = self._cached(path, f, seen)
             if x is not None:
                 return x
         x, _ = load_audio(path, self.sample_rate)
         atomic_write(f, lambda fh: np.save(fh, x))
         atomic_write_text(f.with_suffix(".b2"), content_hash(x))
-        self._verified.add(f.name)
+        self._mark(f, seen)
         return x
+
+    def _mark(self, f: Path, seen: tuple[ClipBits, int] | None) -> None:
+        if seen is not None:
+            seen[0].add(seen[1])
+        else:
+            self._verified.add(f.name)
 
     def build(self, clips: Sequence[Clip], workers: int = 2) -> None:
         """Decode every clip not cached yet (bad files are left for the readers to report). An
@@ -126,11 +148,11 @@ class AudioReader:
         self._memory: dict[str, np.ndarray] = {}
         self._held = 0
 
-    def __call__(self, clip: Clip) -> np.ndarray:
+    def __call__(self, clip: Clip, seen: tuple[ClipBits, int] | None = None) -> np.ndarray:
         x = self._memory.get(clip.path)
         if x is not None:
             return x
-        x = self.cache.load(clip.path) if self.cache is not None else load_audio(clip.path, self.sample_rate)[0]
+        x = self.cache.load(clip.path, seen) if self.cache is not None else load_audio(clip.path, self.sample_rate)[0]
         if self._held + x.nbytes <= self.memory_bytes:
             x = np.array(x)  # an in-memory copy, even of a memory-mapped cache entry
             self._memory[clip.path] = x
@@ -180,14 +202,15 @@ def check_clips(clips: Sequence[Clip], sample_rate: int, strict: bool = False, s
     return out
 
 
-def class_weights(keys: Sequence[Sequence[str]]) -> torch.Tensor:
-    """Sampling weights that draw every class about equally often. ``keys[i]`` are the classes clip
-    ``i`` counts for; a multi-label clip takes the weight of its rarest class, 1 / (clips of that class)."""
+def class_weights(keys: Iterable[Sequence[str]]) -> torch.Tensor:
+    """Sampling weights that draw every class about equally often. ``keys`` (iterated twice) holds,
+    for each clip, the classes it counts for; a multi-label clip takes the weight of its rarest
+    class, 1 / (clips of that class)."""
     counts: dict[str, int] = {}
     for ks in keys:
         for k in ks:
             counts[k] = counts.get(k, 0) + 1
-    return torch.tensor([max(1.0 / counts[k] for k in ks) for ks in keys], dtype=torch.double)
+    return torch.from_numpy(np.fromiter((max(1.0 / counts[k] for k in ks) for ks in keys), np.float64))
 
 
 def _mix(*xs: int) -> int:
@@ -229,13 +252,13 @@ class EpochSampler(torch.utils.data.Sampler):
         rank, world = rank_and_world()
         g = torch.Generator().manual_seed(_mix(self.seed, self.epoch))
         order = (torch.multinomial(self.weights, self.n, replacement=True, generator=g) if self.weights is not None
-                 else torch.randperm(self.n, generator=g)).tolist()
+                 else torch.randperm(self.n, generator=g)).numpy()  # an array: no Python int per clip
         start = 0
         if self._resume is not None and self._resume[0] == self.epoch:  # kept until its epoch comes
             start, self._resume = self._resume[1], None
         for j in range(start, len(self)):
             pos = j * world + rank
-            yield (order[pos % self.n], self.epoch, pos)
+            yield (int(order[pos % self.n]), self.epoch, pos)
 
 
 class ResumableLoader(torch.utils.data.DataLoader):
@@ -271,6 +294,7 @@ class CropDataset(Dataset):
                  frame_hop: float = 0.0, seed: int = 0,
                  augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None):
         self.clips, self.reader, self.target, self.win = ClipStore.of(clips), reader, target, win
+        self.checked = ClipBits(len(self.clips))  # cache entries hash-checked in this process
         self.frame_hop = frame_hop
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -288,7 +312,7 @@ class CropDataset(Dataset):
         c = self.clips[i]
         weight = float(c.weight)
         try:
-            x = self.reader(c)
+            x = self.reader(c, (self.checked, i))
         except AudioError as e:  # went bad after the header check: train on silence with weight 0
             log.warning("%s (skipped in this batch)", e)
             x, weight = np.zeros(self.win, np.float32), 0.0
@@ -351,6 +375,7 @@ class WindowDataset(Dataset):
     def __init__(self, clips: Sequence[Clip], reader: AudioReader, target: Callable[..., np.ndarray] | None,
                  win: int, hop: int):
         self.clips, self.reader, self.target, self.win, self.hop = ClipStore.of(clips), reader, target, win, hop
+        self.checked = ClipBits(len(self.clips))
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -358,7 +383,7 @@ class WindowDataset(Dataset):
     def __getitem__(self, ci: int) -> dict[str, Any]:
         c = self.clips[ci]
         try:
-            x = self.reader(c)
+            x = self.reader(c, (self.checked, ci))
         except AudioError as e:
             log.warning("%s (scored as silence)", e)
             x = np.zeros(self.win, np.float32)

@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,8 @@ from earshot.config import RunConfig, from_dict, save_config, to_dict
 from earshot.data.augment import BackgroundMix, WaveformAugment, chain
 from earshot.data.loading import (AudioCache, AudioReader, CropDataset, EpochSampler, ResumableLoader, TrainingSet,
                                   WindowDataset, check_clips, class_weights, collate_windows, seed_worker)
-from earshot.data.manifest import Clip, ClipStore, SkipReport, label_list, read_manifest
+from earshot.data.manifest import (Clip, ClipStore, SkipReport, filter_clips, in_chunks, label_list, pairs_of,
+                                   read_manifest_store, writer_like)
 from earshot.data.sources import prepare
 from earshot.data.sources.common import stable_fraction
 from earshot.errors import ConfigError, DataError, EarshotError
@@ -38,7 +39,7 @@ log = logging.getLogger("earshot")
 
 @dataclass
 class Splits:
-    train: Sequence[Clip]  # lists while the run is set up, ClipStores once its loaders exist
+    train: Sequence[Clip]  # ClipStores in a training run (lists where a caller passes lists)
     val: Sequence[Clip]
     test: Sequence[Clip]
 
@@ -75,27 +76,35 @@ def ensure_manifest(cfg: RunConfig) -> Path:
     return m
 
 
-def split_clips(clips: list[Clip], cfg: RunConfig) -> Splits:
+def split_clips(clips: Sequence[Clip], cfg: RunConfig) -> Splits:
     """Train/val/test by the manifest's splits, or by folds (cross-validation); validation is carved
-    from train when there is none."""
+    from train when there is none. One pass; a :class:`ClipStore` gives stores, a list lists."""
     d = cfg.data
-    if d.test_folds is not None or d.val_folds is not None:  # folds decide the split
-        test_f, val_f = set(d.test_folds or []), set(d.val_folds or [])
-        missing = [c.path for c in clips if c.fold is None]
-        if missing:
-            raise DataError(d.manifest, f"{len(missing)} clip(s) have no fold (e.g. {missing[0]}); "
-                                        "data.test_folds needs a manifest with folds")
-        clips = [replace(c, split="test" if c.fold in test_f else "val" if c.fold in val_f else d.train_split)
-                 for c in clips]
-    train = [c for c in clips if c.split == d.train_split or c.split is None]
-    val = [c for c in clips if c.split == d.val_split]
-    test = [c for c in clips if c.split == d.test_split]
-    if not train and not scenes_on(cfg):
+    by_folds = d.test_folds is not None or d.val_folds is not None  # folds decide the split
+    test_f, val_f = set(d.test_folds or []), set(d.val_folds or [])
+    train, val, test = writer_like(clips), writer_like(clips), writer_like(clips)
+    part = {d.test_split: test, d.val_split: val, d.train_split: train, None: train}
+    missing, first = 0, None
+    for c, raw in pairs_of(clips):
+        if by_folds:
+            if c.fold is None:
+                missing, first = missing + 1, first or c.path
+                continue
+            c, raw = replace(c, split="test" if c.fold in test_f else "val" if c.fold in val_f else d.train_split), None
+        if (w := part.get(c.split)) is not None:
+            w.append(c, raw)
+    if missing:
+        raise DataError(d.manifest, f"{missing} clip(s) have no fold (e.g. {first}); "
+                                    "data.test_folds needs a manifest with folds")
+    if not len(train) and not scenes_on(cfg):
         raise DataError(d.manifest, f"no training clips (split {d.train_split!r})")
-    if not val:
-        val = [c for c in train if stable_fraction(c.id, cfg.seed) < d.val_fraction]
-        train = [c for c in train if stable_fraction(c.id, cfg.seed) >= d.val_fraction]
-    return Splits(train, val, test)
+    train = train.finish()
+    if not len(val):
+        val, kept = writer_like(train), writer_like(train)
+        for c, raw in pairs_of(train):
+            (val if stable_fraction(c.id, cfg.seed) < d.val_fraction else kept).append(c, raw)
+        train = kept.finish()
+    return Splits(train, val.finish(), test.finish())
 
 
 def scenes_on(cfg: RunConfig) -> bool:
@@ -157,11 +166,25 @@ def build_task(cfg: RunConfig, splits: Splits, skipped: SkipReport) -> tuple[Tas
     task = create_task(t.name, labels, label_smoothing=t.label_smoothing, calibrate=t.calibrate,
                        threshold=t.threshold, pos_weight=t.pos_weight, tune_thresholds=t.tune_thresholds,
                        train_on=t.train_on, strong_loss=t.strong_loss, decode=t.decode, merge=t.merge or None)
-    kept = Splits(*(task.admit(cs, where, skipped) for cs, where in
+    kept = Splits(*(filter_clips(cs, lambda chunk, where=where: task.admit(chunk, where, skipped)) for cs, where in
                     ((splits.train, "train"), (splits.val, "val"), (splits.test, "test"))))
     if kept.train or not scenes_on(cfg):
         task.prepare(kept.train)
     return task, kept
+
+
+def chain_clips(*parts: Sequence[Clip]) -> Iterator[Clip]:
+    return (c for part in parts for c in part)
+
+
+class ClipKeys:
+    """Each clip's sampling keys (:meth:`Task.sampling_keys`), re-iterable, never all held at once."""
+
+    def __init__(self, clips: Sequence[Clip], task: Task):
+        self.clips, self.task = clips, task
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return (self.task.sampling_keys(c) for c in self.clips)
 
 
 def build_model(cfg: RunConfig, n_classes: int) -> AudioModel:
@@ -213,20 +236,22 @@ def build_loaders(cfg: RunConfig, model: AudioModel, task: Task, splits: Splits,
     d = cfg.data
     sr = model.sample_rate
     min_samples = max(model.input.min_samples, model.input_samples or 0)
-    rates = sorted({c.sample_rate for c in splits.train + splits.val if c.sample_rate and c.sample_rate != sr})
+    rates = sorted({c.sample_rate for c in chain_clips(splits.train, splits.val) if c.sample_rate and c.sample_rate != sr})
     if rates:  # e.g. 44.1 kHz data for a 32 kHz pretrained network: resampled on load, never silently
         say = log.warning if cfg.model.pretrained else log.info
         say("the %smodel reads %d Hz audio: clips at %s Hz are resampled to it",
             "pretrained " if cfg.model.pretrained else "", sr, ", ".join(str(r) for r in rates))
     cache = AudioCache(d.audio_cache, sr) if d.audio_cache else None
-    train = check_clips(splits.train, sr, d.strict, skipped, min_samples, cache=cache)
-    val = check_clips(splits.val, sr, d.strict, skipped, min_samples, cache=cache)
+    # the clips are checked a chunk at a time into stores: no Python object per clip outlives its chunk
+    train, val = (ClipStore.of(filter_clips(part, lambda chunk: check_clips(chunk, sr, d.strict, skipped, min_samples,
+                                                                            cache=cache)))
+                  for part in (splits.train, splits.val))
     if not train and not scenes_on(cfg):
         raise DataError(d.manifest, "no usable training clips left after skipping bad files")
     if cache is not None:
-        cache.build(train + val)
-    weights = class_weights([task.sampling_keys(c) for c in train]) if d.balanced else None
-    train, val = ClipStore(train), ClipStore(val)  # a few hundred bytes a clip; the Clip objects go
+        for chunk in in_chunks(chain_clips(train, val)):
+            cache.build(chunk)
+    weights = class_weights(ClipKeys(train, task)) if d.balanced else None
     reader = AudioReader(sr, cache, d.memory_cache_mb * 2**20)
     a = cfg.augment
     if task.frame_outputs and a.shift != "none":
@@ -511,14 +536,14 @@ def build_data(cfg: RunConfig, skipped: SkipReport) -> tuple[RunConfig, Task, Sp
     absolute path, so the saved config works from anywhere."""
     manifest = ensure_manifest(cfg).resolve()
     cfg = replace(cfg, data=replace(cfg.data, manifest=str(manifest)))
-    task, splits = build_task(cfg, _with_noise_clips(cfg, split_clips(read_manifest(
+    task, splits = build_task(cfg, _with_noise_clips(cfg, split_clips(read_manifest_store(
         manifest, allow_outside_root=cfg.data.allow_outside_root, skipped=skipped), cfg)), skipped)
     model = build_model(cfg, len(task.labels))
     w = windowing(cfg, model)
     loaders = build_loaders(cfg, model, task, splits, w, skipped)
     check_validation(cfg, loaders.val is not None)
-    # from here on the clips live in ClipStores, so memory does not grow by a Clip object per record
-    splits = Splits(loaders.train_clips, loaders.val_clips, ClipStore(splits.test))
+    # the clips live in ClipStores from the manifest on: no Python object per record
+    splits = Splits(loaders.train_clips, loaders.val_clips, ClipStore.of(splits.test))
     return cfg, task, splits, model, w, loaders
 
 
@@ -536,7 +561,7 @@ def _with_noise_clips(cfg: RunConfig, splits: Splits) -> Splits:
     folder = Path(cfg.out_dir) / ".noise_clips" / f"{a.noise_clips_label}-{cfg.seed}"
     extra = noise_clips(folder, a.noise_clips_label, a.noise_clips, 16000, max(1.0, cfg.data.clip_seconds), cfg.seed)
     log.info("added %d coloured-noise clips labelled %r to training", len(extra), a.noise_clips_label)
-    return Splits(splits.train + extra, splits.val, splits.test)
+    return Splits(ClipStore(chain_clips(splits.train, extra)), splits.val, splits.test)
 
 
 def _mean_teacher(cfg: RunConfig, model: AudioModel, loaders: Loaders) -> Any:
