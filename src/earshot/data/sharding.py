@@ -24,7 +24,7 @@ import numpy as np
 
 from earshot.atomic import atomic_write, atomic_write_text, content_hash
 from earshot.data.loading import AudioCache
-from earshot.data.manifest import Clip, SkipReport, read_manifest
+from earshot.data.manifest import Clip, ClipStore, SkipReport, in_chunks, read_manifest_store
 from earshot.data.sources.common import stable_fraction
 from earshot.errors import AudioError, DataError, EarshotError
 from earshot.parallel import thread_map
@@ -52,8 +52,8 @@ def build_cache(manifest: str | Path, out: str | Path, sample_rate: int, shard: 
     ``OUT/skipped-shard-I-of-N.json``. Returns counts and throughput."""
     i, n = shard
     skipped = SkipReport()
-    clips = [c for c in read_manifest(manifest, allow_outside_root=allow_outside_root, skipped=skipped)
-             if shard_of(c, n) == i]
+    clips = ClipStore(c for c in read_manifest_store(manifest, allow_outside_root=allow_outside_root,
+                                                      skipped=skipped) if shard_of(c, n) == i)
     cache = AudioCache(out, sample_rate)
     t0 = time.perf_counter()
 
@@ -65,14 +65,15 @@ def build_cache(manifest: str | Path, out: str | Path, sample_rate: int, shard: 
             skipped.add(c.path, e.reason)
             return 0, False
 
-    results = thread_map(one, clips, workers)
+    samples = decoded = cached = 0
+    for chunk in in_chunks(clips):  # a chunk of clips as objects at a time, however large the shard
+        for length, existed in thread_map(one, chunk, workers):
+            samples, decoded, cached = samples + length, decoded + bool(length and not existed), cached + existed
     seconds = time.perf_counter() - t0
-    samples = sum(r[0] for r in results)
     report_file = Path(out) / f"skipped-shard-{i}-of-{n}.json"
     skipped.write(report_file)
-    decoded = sum(1 for r in results if r[0] and not r[1])
     return {"shard": f"{i}/{n}", "clips": len(clips), "decoded": decoded,
-            "already_cached": sum(1 for r in results if r[1]), "skipped": len(skipped),
+            "already_cached": cached, "skipped": len(skipped),
             "audio_hours": samples / sample_rate / 3600, "seconds": seconds,
             "clips_per_second": decoded / seconds if seconds > 0 else 0.0, "cache": str(cache.dir),
             "skip_report": str(report_file)}
