@@ -10,13 +10,14 @@ Stages (each timed; every figure printed is measured here):
    ``earshot merge-cache``;
 4. one training epoch of the loader alone (random crops from the memory-mapped cache, 2 worker
    processes, no model), sampling the memory (PSS) of the loader and its workers as it goes,
-   for the whole manifest and for a tenth of it.
+   for a tenth of the manifest, half of it and all of it, each in a fresh process.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import platform
 import shutil
@@ -98,7 +99,7 @@ def loader_epoch(manifest: Path, cache: Path, clip_seconds: float, batch: int, w
     samples.append(rss_mb())
     anon.append(rss_mb(field="Pss_Anon"))
     return {"anon_base_mb": anon_base, "anon_setup_mb": anon_setup, "anon_peak_mb": max(anon),
-            "stores_spilled": all(getattr(s, "spilled", False) for s in (loaders.train_clips, splits.test)),
+            "stores_spilled": bool(getattr(loaders.train_clips, "spilled", False)),
             "clips": len(loaders.train_clips), "setup_s": setup, "base_mb": base, "after_setup_mb": after_setup,
             "epoch_s": wall, "clips_per_s": n / wall, "rss_first_mb": samples[1] if len(samples) > 1 else samples[0],
             "rss_peak_mb": max(samples), "rss_last_mb": samples[-1]}
@@ -113,8 +114,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--work", default="/tmp/earshot-scale")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--loader-only", action="store_true", help="stage 4 alone, on a work folder kept with --keep")
+    ap.add_argument("--measure", nargs=2, metavar=("MANIFEST", "CACHE"), help=argparse.SUPPRESS)  # one stage-4 run
     a = ap.parse_args()
     work = Path(a.work)
+    if a.measure:
+        print(json.dumps(loader_epoch(Path(a.measure[0]), Path(a.measure[1]), a.seconds, a.batch, a.workers)))
+        return
+    if a.loader_only:
+        return measure_loaders(work, a)
     shutil.rmtree(work, ignore_errors=True)
     audio = work / "audio"
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {a.clips} clips of "
@@ -135,19 +143,32 @@ def main() -> None:
     print(f"   {out.splitlines()[0]} in {t:.1f} s; cache {size:.2f} GiB")
     for p in parts:
         shutil.rmtree(p)
-    tenth = work / "tenth.jsonl"
+    measure_loaders(work, a)
+    if not a.keep:
+        shutil.rmtree(work)
+
+
+def measure_loaders(work: Path, a: argparse.Namespace) -> None:
+    """Stage 4 for a tenth of the manifest and for all of it, each in a fresh process (so neither
+    starts from what the other left in the heap)."""
+    manifest = work / "manifest.jsonl"
     lines = manifest.read_text().splitlines()
-    tenth.write_text("\n".join(lines[: 1 + (len(lines) - 1) // 10]) + "\n")  # the header and a tenth
-    for name, m in (("a tenth", tenth), ("all", manifest)):
-        r = loader_epoch(m, work / "cache", a.seconds, a.batch, a.workers)
+    parts = []
+    for name, frac in (("a tenth", 10), ("half", 2)):
+        part = work / f"part{frac}.jsonl"
+        part.write_text("\n".join(lines[: 1 + (len(lines) - 1) // frac]) + "\n")  # the header and a part
+        parts.append((name, part))
+    for name, m in (*parts, ("all", manifest)):
+        out = subprocess.run([sys.executable, __file__, "--measure", str(m), str(work / "cache"), "--seconds",
+                              str(a.seconds), "--batch", str(a.batch), "--workers", str(a.workers)],
+                             capture_output=True, text=True, check=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
         print(f"4. loader, {name} ({r['clips']} clips): setup {r['setup_s']:.1f} s; epoch {r['epoch_s']:.1f} s = "
               f"{r['clips_per_s']:.0f} clips/s; memory (PSS, loader + {a.workers} workers): before "
               f"{r['base_mb']:.0f} MB, after setup {r['after_setup_mb']:.0f} MB, first batches {r['rss_first_mb']:.0f} "
               f"MB, peak {r['rss_peak_mb']:.0f} MB, end {r['rss_last_mb']:.0f} MB; anonymous only (PSS_Anon): "
               f"before {r['anon_base_mb']:.0f} MB, after setup {r['anon_setup_mb']:.0f} MB, peak "
               f"{r['anon_peak_mb']:.0f} MB; manifest stores spilled to a file: {r['stores_spilled']}")
-    if not a.keep:
-        shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ Data (built once into data/office_sed/, seed 0, with `earshot.data.soundscapes.s
   5.5-27.5 events per minute: the density of the 18 real dev annotations (11-55 events in 2 min).
 - ``--n-train`` 10 s training scenes, 60 validation scenes (training events), 18 test scenes of
   2 minutes (test events; backgrounds looped with a crossfade, their test parts being short).
+- ``--val-recordings K`` (into data/office_sed_N_valK/): K of the 14 training recordings per class
+  make the validation scenes instead, so decoding is tuned on recordings the model never heard;
+  training scenes use the other 14 - K. The test scenes are the same.
 
 Variants (recipes/office_sed.yaml plus overrides): ``crnn_strong`` and ``cnn9_strong`` train on the
 strong labels; ``crnn_weak`` on the same scenes with only their clip tags; ``crnn_mean_teacher``
@@ -65,10 +68,16 @@ VARIANTS = {
 }
 
 
-def _folders(work: Path) -> dict[str, Path]:
-    """Class folders of events (train/test, split by recording) and background parts (by time)."""
-    split = split_recordings(sorted((SHARED / "dcase2016-task2/train/sound").glob("*.wav")), re.compile(r"^([A-Za-z]+)"),
+def _folders(work: Path, val_recordings: int = 0) -> dict[str, Path]:
+    """Class folders of events (train/test, split by recording) and background parts (by time);
+    with ``val_recordings``, that many training recordings per class become validation events."""
+    label = re.compile(r"^([A-Za-z]+)")
+    split = split_recordings(sorted((SHARED / "dcase2016-task2/train/sound").glob("*.wav")), label,
                              test_fraction=0.3, seed=0)
+    if val_recordings:
+        split["val"] = {}
+        for cls, files in split["train"].items():
+            split["train"][cls], split["val"][cls] = files[:-val_recordings], files[-val_recordings:]
     out = {}
     for part, by_class in split.items():
         for cls, files in by_class.items():
@@ -77,6 +86,8 @@ def _folders(work: Path) -> dict[str, Path]:
             for f in files:
                 shutil.copyfile(f, d / f.name)
         out[f"events_{part}"] = work / f"events_{part}"
+        if part == "val":
+            continue  # validation scenes use the training parts of the backgrounds
         bg = work / f"backgrounds_{part}"
         bg.mkdir(parents=True, exist_ok=True)
         for name in BACKGROUNDS:
@@ -90,17 +101,17 @@ def _folders(work: Path) -> dict[str, Path]:
     return out
 
 
-def build(work: Path, n_train: int) -> Path:
+def build(work: Path, n_train: int, val_recordings: int = 0) -> Path:
     manifest = work / "manifest.jsonl"
     if manifest.exists():
         return manifest
     t = time.time()
-    f = _folders(work)
+    f = _folders(work, val_recordings)
     common = dict(sample_rate=SR, ebr_db=(-6.0, 0.0, 6.0), events_per_minute=(5.5, 27.5), polyphony="both",
                   loop_backgrounds=True)
     clips: list[Clip] = []
     for split, n, seconds, events, seed in (("train", n_train, 10.0, "events_train", 1),
-                                           ("val", 60, 10.0, "events_train", 2),
+                                           ("val", 60, 10.0, "events_val" if val_recordings else "events_train", 2),
                                            ("test", 18, 120.0, "events_test", 3)):
         spec = SceneSpec(n_clips=n, clip_seconds=seconds, prefix=split, split=split, seed=seed, **common)
         bg = f["backgrounds_train" if split != "test" else "backgrounds_test"]
@@ -187,12 +198,15 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=2000, help="10 s training scenes")
     ap.add_argument("--out-dir", default="/tmp/earshot-bench")
     ap.add_argument("--robustness", action="store_true")
+    ap.add_argument("--val-recordings", type=int, default=0,
+                    help="hold out this many of the 14 training recordings per class for the validation scenes "
+                         "(decoding is then tuned on recordings the model never trained on)")
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args()
     os.chdir(REPO)
-    work = REPO / "data" / f"office_sed_{a.n_train}"
+    work = REPO / "data" / (f"office_sed_{a.n_train}" + (f"_val{a.val_recordings}" if a.val_recordings else ""))
     t0 = time.time()
-    manifest = build(work, a.n_train)
+    manifest = build(work, a.n_train, a.val_recordings)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}")
     print("| variant | event F1 macro | event F1 micro | event ER | segment F1 micro | segment ER | PSDS1 | PSDS2 | "

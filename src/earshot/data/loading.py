@@ -70,21 +70,28 @@ class AudioCache:
         self.sample_rate = sample_rate
         self.dir = Path(folder) / f"{sample_rate}hz"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._dir = str(self.dir)
         self.rebuilt = 0
         self._verified: set[str] = set()
 
     def entry(self, path: str) -> Path:
+        return Path(self.entry_file(path))
+
+    def entry_file(self, path: str) -> str:
+        """:meth:`entry` as a string, for the paths taken once per clip: pathlib interns every name
+        it parses, and over a large manifest Python's table of interned strings grew with it."""
         st = os.stat(path)
         key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{self.sample_rate}"
-        return self.dir / (hashlib.sha1(key.encode()).hexdigest() + ".npy")
+        return os.path.join(self._dir, hashlib.sha1(key.encode()).hexdigest() + ".npy")
 
-    def _cached(self, path: str, f: Path, seen: tuple[ClipBits, int] | None) -> np.ndarray | None:
+    def _cached(self, path: str, f: str, seen: tuple[ClipBits, int] | None) -> np.ndarray | None:
         """The entry if it is whole; None (after a warning) if it is damaged."""
         try:
             x = np.load(f, mmap_mode="r")
-            if seen[1] in seen[0] if seen is not None else f.name in self._verified:
+            if seen[1] in seen[0] if seen is not None else os.path.basename(f) in self._verified:
                 return x
-            want = f.with_suffix(".b2").read_text().strip()
+            with open(f[: -len(".npy")] + ".b2") as fh:
+                want = fh.read().strip()
             if content_hash(x) == want:
                 self._mark(f, seen)
                 return x
@@ -102,31 +109,31 @@ class AudioCache:
         (a dataset's :class:`ClipBits` and the clip's index) records the hash check in one bit a
         clip, fixed in size, where a set of entry names would grow through the epoch."""
         try:
-            f = self.entry(path)
+            f = self.entry_file(path)
         except FileNotFoundError:
             raise AudioError(path, "file not found") from None
-        if f.exists():
+        if os.path.exists(f):
             x = self._cached(path, f, seen)
             if x is not None:
                 return x
         x, _ = load_audio(path, self.sample_rate)
         atomic_write(f, lambda fh: np.save(fh, x))
-        atomic_write_text(f.with_suffix(".b2"), content_hash(x))
+        atomic_write_text(f[: -len(".npy")] + ".b2", content_hash(x))
         self._mark(f, seen)
         return x
 
-    def _mark(self, f: Path, seen: tuple[ClipBits, int] | None) -> None:
+    def _mark(self, f: str, seen: tuple[ClipBits, int] | None) -> None:
         if seen is not None:
             seen[0].add(seen[1])
         else:
-            self._verified.add(f.name)
+            self._verified.add(os.path.basename(f))
 
     def build(self, clips: Sequence[Clip], workers: int = 2) -> None:
         """Decode every clip not cached yet (bad files are left for the readers to report). An
         existing entry is not read here: its hash is checked where it is first read."""
         def one(c: Clip) -> None:
             try:
-                if not self.entry(c.path).exists():
+                if not os.path.exists(self.entry_file(c.path)):
                     self.load(c.path)
             except (AudioError, FileNotFoundError):
                 pass
@@ -177,7 +184,7 @@ def check_clips(clips: Sequence[Clip], sample_rate: int, strict: bool = False, s
 
     def probe(c: Clip) -> AudioError | None:
         try:
-            if cache is not None and cache.entry(c.path).exists():
+            if cache is not None and os.path.exists(cache.entry_file(c.path)):
                 return None
             probe_audio(c.path)
         except FileNotFoundError:

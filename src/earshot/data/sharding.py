@@ -15,6 +15,7 @@ made with ``rsync -t``).
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -59,7 +60,7 @@ def build_cache(manifest: str | Path, out: str | Path, sample_rate: int, shard: 
 
     def one(c: Clip) -> tuple[int, bool]:
         try:
-            existed = cache.entry(c.path).exists()
+            existed = os.path.exists(cache.entry_file(c.path))
             return len(cache.load(c.path)), existed
         except AudioError as e:
             skipped.add(c.path, e.reason)
