@@ -88,7 +88,7 @@ class AudioCache:
         """The entry if it is whole; None (after a warning) if it is damaged."""
         try:
             x = np.load(f, mmap_mode="r")
-            if seen[1] in seen[0] if seen is not None else os.path.basename(f) in self._verified:
+            if (seen[1] in seen[0]) if seen is not None else (os.path.basename(f) in self._verified):
                 return x
             with open(f[: -len(".npy")] + ".b2") as fh:
                 want = fh.read().strip()

@@ -14,10 +14,11 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import pickle
 import os
+import pickle
 import sys
 from dataclasses import asdict, dataclass, field, fields
+from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -100,16 +101,13 @@ class Clip:
 _CLIP_FIELDS = tuple(f.name for f in fields(Clip))
 _CLIP_FIELD_SET = frozenset(_CLIP_FIELDS)
 _REQUIRED = frozenset({"id", "path", "duration", "sample_rate", "channels"})
-_LABELS = _CLIP_FIELDS.index("labels")
+_LABELS, _EVENTS = _CLIP_FIELDS.index("labels"), _CLIP_FIELDS.index("events")
+_INTERNED = tuple(_CLIP_FIELDS.index(k) for k in ("split", "annotation"))
 
 
 def _intern(v: Any) -> Any:
     """One shared copy of a repeated string (a label, a split); anything else unchanged."""
     return sys.intern(v) if isinstance(v, str) else v
-
-
-_EVENTS = _CLIP_FIELDS.index("events")
-_INTERNED = tuple(_CLIP_FIELDS.index(k) for k in ("split", "annotation"))
 
 
 def _pack(clip: Clip) -> bytes:
@@ -137,7 +135,7 @@ class ClipStore:
     A store is written clip by clip (:meth:`writer`), so building one never holds every clip as an
     object. Once its bytes pass ``spill_bytes`` (4 MiB, some 25,000 clips) they go to an unlinked
     temporary file (in ``$EARSHOT_TMPDIR``, else the system's temporary folder) that the store
-    memory-maps: the process's own memory then stays the same however many clips the manifest holds,
+    memory-maps: the process's own memory then hardly grows however many clips the manifest holds,
     and loader workers share the mapped pages with the main process."""
 
     SPILL_BYTES = 4 * 2**20
@@ -267,8 +265,6 @@ def writer_like(clips: Iterable[Clip]) -> Any:
 
 def in_chunks(items: Iterable[Any], size: int = 4096) -> Iterator[list[Any]]:
     """``items`` as lists of up to ``size``: a step that needs a list holds one chunk at a time."""
-    from itertools import islice
-
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
