@@ -167,8 +167,10 @@ class ClipStore:
     def __getitem__(self, i: int) -> Clip:
         if not -len(self) <= i < len(self):
             raise IndexError(i)
-        i %= len(self)
-        return _unpack(self._blob[int(self._offsets[i]) : int(self._offsets[i + 1])])
+        return _unpack(self._raw(i % len(self)))
+
+    def _raw(self, i: int) -> Any:
+        return self._blob[int(self._offsets[i]) : int(self._offsets[i + 1])]
 
     def __iter__(self) -> Iterator[Clip]:
         return (self[i] for i in range(len(self)))
@@ -176,7 +178,7 @@ class ClipStore:
     def pairs(self) -> Iterator[tuple[Clip, bytes]]:
         """Each clip with its stored bytes, which a writer can copy without encoding the clip again."""
         for i in range(len(self)):
-            raw = bytes(self._blob[int(self._offsets[i]) : int(self._offsets[i + 1])])
+            raw = bytes(self._raw(i))
             yield _unpack(raw), raw
 
     def __bool__(self) -> bool:
