@@ -80,3 +80,25 @@ def test_feature_cache_hits_and_is_never_stale(tmp_path):
     write_wav(wav, tone(freq=880))  # the file changes: the entry is recomputed
     with FeatureCache(tmp_path / "f.h5", cfg) as c:
         assert c.get(str(wav), compute)[0, 0] == 3.0 and c.misses == 1
+
+
+@pytest.mark.parametrize("config", [
+    LogMelConfig(sample_rate=8000, n_fft=512, win_length=256, hop_length=80, fmin=20.0),  # short window, centred
+    LogMelConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=160, center=False, power=1.0,
+                 mel_scale="htk", log="ln", log_offset=0.01, fmin=125.0, fmax=7500.0),  # VGGish-like, not centred
+    LogMelConfig(sample_rate=16000, n_fft=512, hop_length=160, fmin=300.0, fmax=3000.0, pad_mode="reflect"),
+])
+def test_convolution_spectrum_matches_the_fft_path(config):
+    """The exported graph's spectrum (a convolution over the window's support and the bins the mel
+    filters use) gives the FFT path's frames and values, for every length."""
+    fft = LogMel(config)
+    conv = LogMel(config)
+    conv.use_conv_stft()
+    n_bins = config.n_fft // 2 + 1
+    assert conv.dft_kernels.shape[0] < 2 * n_bins or conv.dft_kernels.shape[-1] < (config.win_length or config.n_fft)
+    rng = np.random.default_rng(0)
+    for n in (4000, 4037, 12345):
+        x = torch.from_numpy(rng.standard_normal((2, n)).astype(np.float32) * 0.1)
+        a, b = fft(x), conv(x)
+        assert a.shape == b.shape
+        assert (a - b).abs().max().item() < 2e-3

@@ -132,19 +132,30 @@ class LogMel(nn.Module):
     def use_conv_stft(self) -> None:
         """Compute the spectrum with a strided convolution over windowed DFT kernels instead of
         unfold + rfft: the same values within float32 rounding, built from ops every ONNX exporter
-        knows. Used by ``earshot export`` for models the dynamo exporter cannot take (a GRU)."""
+        knows, and on ONNX Runtime faster than its DFT operator (41 % of an FSDD model's time went
+        to DFT and the Gather of the framing). The kernels cover only where the window is nonzero
+        (half the taps for a 256-sample window in a 512-point FFT) and only the bins some mel
+        filter uses. ``earshot export`` uses it for every model."""
         c = self.config
-        n_freq = c.n_fft // 2 + 1
-        t = torch.arange(self.window.shape[0], dtype=torch.float64)
-        ang = 2 * torch.pi * torch.arange(n_freq, dtype=torch.float64)[:, None] * t[None] / c.n_fft
-        w = self.window.double()
-        kernels = torch.cat([torch.cos(ang) * w, torch.sin(ang) * w])[:, None].float()  # (2 n_freq, 1, win)
+        nz = torch.nonzero(self.window).flatten()
+        first, last = int(nz[0]), int(nz[-1]) + 1  # the window's support within the FFT frame
+        bins = torch.nonzero(self.mel_t.abs().sum(1) > 0).flatten()  # FFT bins some filter weighs
+        lo, hi = int(bins[0]), int(bins[-1]) + 1
+        t = torch.arange(first, last, dtype=torch.float64)
+        ang = 2 * torch.pi * torch.arange(lo, hi, dtype=torch.float64)[:, None] * t[None] / c.n_fft
+        w = self.window[first:last].double()
+        kernels = torch.cat([torch.cos(ang) * w, torch.sin(ang) * w])[:, None].float()  # (2 n_bins, 1, support)
         self.register_buffer("dft_kernels", kernels, persistent=False)
+        self.register_buffer("mel_t_conv", self.mel_t[lo:hi].contiguous(), persistent=False)
+        # samples cut from the (padded) signal's start and end so that the frames are those of the FFT path
+        self._conv_trim = (first, self.window.shape[0] - last)
 
     def _power_conv(self, x: torch.Tensor) -> torch.Tensor:
-        y = nn.functional.conv1d(x[:, None], self.dft_kernels, stride=self.config.hop_length)  # (B, 2 n_freq, T)
+        head, tail = self._conv_trim
+        x = x[:, head : x.shape[-1] - tail]
+        y = nn.functional.conv1d(x[:, None], self.dft_kernels, stride=self.config.hop_length)  # (B, 2 n_bins, T)
         re, im = y.chunk(2, dim=1)
-        return (re.square() + im.square()).transpose(1, 2)  # (B, T, n_freq)
+        return (re.square() + im.square()).transpose(1, 2)  # (B, T, n_bins)
 
     def _logmel(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -152,7 +163,7 @@ class LogMel(nn.Module):
             if c.center:
                 half = c.n_fft // 2
                 x = nn.functional.pad(x[:, None], (half, half), mode=c.pad_mode)[:, 0]
-            return self._mel_log(self._power_conv(x))
+            return self._mel_log(self._power_conv(x), self.mel_t_conv)
         if c.center:  # centred frames: pad n_fft // 2 each side with zeros or a reflection
             half = c.n_fft // 2
             x = nn.functional.pad(x[:, None], (half, half), mode=c.pad_mode)[:, 0]
@@ -162,12 +173,13 @@ class LogMel(nn.Module):
         spec = torch.fft.rfft(frames, n=c.n_fft)  # (B, T, n_freq)
         return self._mel_log(spec.real.square() + spec.imag.square())
 
-    def _mel_log(self, power: torch.Tensor) -> torch.Tensor:
-        """Power spectrum ``(B, T, n_freq)`` -> log-mel ``(B, T, F)``."""
+    def _mel_log(self, power: torch.Tensor, mel_t: torch.Tensor | None = None) -> torch.Tensor:
+        """Power spectrum ``(B, T, n_freq)`` -> log-mel ``(B, T, F)``; ``mel_t`` (the filters' rows
+        for the bins in ``power``) defaults to every bin's."""
         c = self.config
         if c.power != 2.0:
             power = power.pow(c.power / 2.0)
-        mel = torch.matmul(power, self.mel_t)  # (B, T, F)
+        mel = torch.matmul(power, self.mel_t if mel_t is None else mel_t)  # (B, T, F)
         if c.log == "ln":
             return torch.log(mel + c.log_offset)
         return 10.0 * torch.log10(torch.clamp(mel, min=c.amin))

@@ -32,8 +32,15 @@ def _fixed_input_dims(path: Path) -> list[str]:
 def _export(wrapper: torch.nn.Module, example: tuple[torch.Tensor], names: list[str], shortest: int, out: Path,
             name: str) -> str:
     """Export with torch's dynamo exporter; a model it cannot take (a GRU) goes through the
-    TorchScript exporter, with the front-end's spectrum computed by a convolution (unfold with a
-    dynamic length is beyond that exporter). Returns which exporter wrote ``out``."""
+    TorchScript exporter. Either way the front-end's spectrum is computed by a convolution: unfold
+    with a dynamic length is beyond the TorchScript exporter, and ONNX Runtime runs the convolution
+    faster than its DFT operator. Returns which exporter wrote ``out``."""
+    from earshot.features.frontends import LogMel
+
+    wrapper = copy.deepcopy(wrapper)
+    for mod in wrapper.modules():
+        if isinstance(mod, LogMel):
+            mod.use_conv_stft()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -47,17 +54,11 @@ def _export(wrapper: torch.nn.Module, example: tuple[torch.Tensor], names: list[
             first = f"the graph fixed the input's {' and '.join(fixed)} instead of leaving it dynamic"
         except Exception as e:
             first = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
-        from earshot.features.frontends import LogMel
-
-        scripted = copy.deepcopy(wrapper)
-        for mod in scripted.modules():
-            if isinstance(mod, LogMel):
-                mod.use_conv_stft()
         axes = {"waveform": {0: "batch", 1: "samples"}, names[0]: {0: "batch"}}
         if len(names) > 1:
             axes[names[1]] = {0: "batch", 1: "frames"}
         try:
-            torch.onnx.export(scripted, example, str(out), dynamo=False, input_names=["waveform"], output_names=names,
+            torch.onnx.export(wrapper, example, str(out), dynamo=False, input_names=["waveform"], output_names=names,
                               dynamic_axes=axes, opset_version=17)
             return "torchscript"
         except Exception as e:  # neither exporter: say why, both times

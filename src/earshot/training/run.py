@@ -30,6 +30,7 @@ from earshot.data.manifest import (Clip, ClipStore, SkipReport, filter_clips, in
 from earshot.data.sources import prepare
 from earshot.data.sources.common import stable_fraction
 from earshot.errors import ConfigError, DataError, EarshotError
+from earshot.memory import release_freed_memory
 from earshot.models.registry import AudioModel, create_model
 from earshot.tasks import Task, create_task
 from earshot.distributed import RUN_DIR_ENV, ShardSampler, barrier, is_rank_zero, shared_run_dir
@@ -546,18 +547,6 @@ def build_data(cfg: RunConfig, skipped: SkipReport) -> tuple[RunConfig, Task, Sp
     splits = Splits(loaders.train_clips, loaders.val_clips, ClipStore.of(splits.test))
     release_freed_memory()
     return cfg, task, splits, model, w, loaders
-
-
-def release_freed_memory() -> None:
-    """Give the kernel back the heap that set-up freed (glibc keeps freed chunks for reuse, and
-    over a large manifest they add up: 3-8 MB at 100,000 records). A no-op off glibc."""
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _with_noise_clips(cfg: RunConfig, splits: Splits) -> Splits:
