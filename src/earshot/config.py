@@ -173,6 +173,9 @@ class TrainerConfig:
     # Write checkpoints/last.ckpt every this many optimizer steps as well as every epoch (0: epochs only);
     # an interrupted run resumes from it exactly (earshot train --resume RUN_DIR).
     checkpoint_every_n_steps: int = 0
+    # > 0: validate, checkpoint and evaluate an exponential moving average of the weights with this decay
+    # (e.g. 0.999), updated every optimizer step (training/averaging.py); 0 uses the weights as trained.
+    ema_decay: float = 0.0
 
 
 @dataclass

@@ -340,6 +340,10 @@ def build_trainer(cfg: RunConfig, run: Path, task: Task, validate: bool, resumed
     if validate:
         callbacks.append(ModelCheckpoint(dirpath=ckdir, filename="best", monitor=monitor, mode=mode,
                                          enable_version_counter=False))
+    if cfg.trainer.ema_decay > 0:
+        from earshot.training.averaging import EMAWeights
+
+        callbacks.insert(0, EMAWeights(cfg.trainer.ema_decay))  # updated before Resumable's step checkpoint
     if cfg.trainer.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.trainer.patience))
     if cfg.optim.schedule == "staged":
