@@ -122,6 +122,10 @@ class TaskConfig:
         default_factory=lambda: ["weak", "strong", "unlabelled"])  # clip kinds used for training
     strong_loss: Literal["frame", "clip"] = "frame"  # strong clips: frame-wise or clip-wise BCE
     decode: dict[str, Any] = field(default_factory=dict)  # DecodeParams overrides: high, low, median_seconds, ...
+    # How validation tunes the decoding: one threshold and median window per class, one shared by every class,
+    # or auto: per class where every class has at least 50 validation events, else shared (fewer events make
+    # a per-class F1 too noisy to choose by; benchmarks/RESULTS.md, "Decoding tuned per class or shared")
+    decode_tuning: Literal["auto", "per_class", "shared"] = "auto"
     mean_teacher: bool = False  # consistency with an EMA teacher on every clip (unlabelled ones included)
     consistency_weight: float = 2.0  # weight of the consistency loss after its ramp-up
     ema_decay: float = 0.999  # teacher = ema_decay * teacher + (1 - ema_decay) * student, every step

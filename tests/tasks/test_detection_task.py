@@ -85,3 +85,49 @@ def test_describe_round_trip_keeps_decoding():
 
     with pytest.raises(ConfigError, match="train_on"):
         create_task("detection", ["a"], train_on=["strog"])
+
+
+def _tuning_case(n_clips: int):
+    """Clips where class a needs a high threshold (a false bump at 0.55) and class b a low one (its
+    event peaks at 0.35): per-class tuning can satisfy both, one shared setting cannot."""
+    hop = 0.1
+    clips, frames = [], []
+    for i in range(n_clips):
+        clips.append(_clip([(2.0, 4.0, "a"), (5.0, 7.0, "b")], cid=f"c{i}"))
+        f = np.full((100, 2), 0.02, np.float32)
+        f[20:40, 0] = 0.9  # a's event
+        f[75:85, 0] = 0.55  # a false bump of a
+        f[50:70, 1] = 0.35  # b's event, quiet
+        frames.append(f)
+    probs = np.stack([np.ones(2, np.float32) * 0.9] * n_clips)
+    return clips, probs, frames, hop
+
+
+@pytest.mark.parametrize("mode", ["per_class", "shared"])
+def test_decoding_tuned_per_class_or_shared(mode):
+    task = create_task("detection", ["a", "b"], decode_tuning=mode)
+    clips, probs, frames, hop = _tuning_case(4)
+    task.tune_clips(clips, probs, frames, hop)
+    high = task.decoding.high
+    if mode == "per_class":
+        assert high[0] >= 0.6 and high[1] <= 0.3  # each class its own
+    else:
+        assert high[0] == high[1] <= 0.3  # one setting: the bump of a costs less than missing every b
+        assert task.decoding.median_seconds[0] == task.decoding.median_seconds[1]
+
+
+def test_auto_tunes_per_class_only_with_enough_validation_events(monkeypatch):
+    clips, probs, frames, hop = _tuning_case(4)  # 4 events per class
+    for need, per_class in ((4, True), (5, False)):
+        task = create_task("detection", ["a", "b"])  # decode_tuning=auto
+        monkeypatch.setattr(task, "PER_CLASS_MIN_EVENTS", need)
+        tuned = task.tune_clips(clips, probs, frames, hop)
+        assert tuned["decode_tuning"] == ("per_class" if per_class else "shared")
+        assert (task.decoding.high[0] != task.decoding.high[1]) == per_class
+
+
+def test_an_unknown_decode_tuning_is_a_clear_error():
+    from earshot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="decode_tuning"):
+        create_task("detection", ["a"], decode_tuning="per-class")

@@ -16,6 +16,7 @@ parameters live in the checkpoint and are tuned on the validation clips.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -59,8 +60,11 @@ class DetectionTask(TaggingTask):
 
     def __init__(self, labels: Sequence[str], threshold: float = 0.5, thresholds: Sequence[float] | None = None,
                  train_on: Sequence[str] = KINDS, strong_loss: str = "frame", decode: dict[str, Any] | None = None,
-                 tune_thresholds: bool = True, **_: Any):
+                 tune_thresholds: bool = True, decode_tuning: str = "auto", **_: Any):
         super().__init__(labels, threshold, thresholds, tune_thresholds=tune_thresholds)
+        if decode_tuning not in ("auto", "per_class", "shared"):
+            raise ConfigError(f"task.decode_tuning: {decode_tuning!r} is not one of ['auto', 'per_class', 'shared']")
+        self.decode_tuning = decode_tuning
         bad = set(train_on) - set(KINDS)
         if bad:
             raise ConfigError(f"task.train_on: {sorted(bad)} not among {list(KINDS)}")
@@ -155,37 +159,63 @@ class DetectionTask(TaggingTask):
         """Events ``(onset, offset, label, confidence)`` decoded from frame probabilities ``(T, C)``."""
         return decode_events(frame_probs, hop, self.labels, self.decoding, clip_probs)
 
+    #: ``decode_tuning=auto`` tunes per class only when every class has this many validation events
+    PER_CLASS_MIN_EVENTS = 50
+    TUNE_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    TUNE_MEDIANS = (0.1, 0.25, 0.5)
+
     def tune_clips(self, clips: Sequence[Clip], probs: np.ndarray, frames: Sequence[np.ndarray] | None,
                    hop: float) -> dict[str, Any]:
-        """Tag thresholds, then each class's hysteresis thresholds (``low = high / 2``) and median
-        window that maximise its event-based F1 on the strong validation clips (a grid search)."""
+        """Tag thresholds, then the hysteresis thresholds (``low = high / 2``) and median window that
+        maximise event-based F1 on the strong validation clips (a grid search): each class's own F1
+        (``per_class``), or the macro F1 with one setting for every class (``shared``; see
+        ``decode_tuning``)."""
         tuned = self.tune(probs, np.stack([self.target(c) for c in clips]))
         strong = [i for i, c in enumerate(clips) if clip_kind(c) == "strong"]
         if not self.tune_thresholds or frames is None or not strong:
             return tuned
-        from earshot.metrics.detection import sed_eval_report
-
         ref = {clips[i].id: [(e.onset, e.offset, e.label) for e in clips[i].events] for i in strong}
-        best = np.full(len(self.labels), -1.0)
-        n = len(self.labels)
-        chosen = [(h, m) for h, m in zip(self.decoding.high, self.decoding.median_seconds)]
-        saved = (list(self.decoding.high), list(self.decoding.low), list(self.decoding.median_seconds))
-        for med in (0.1, 0.25, 0.5):
-            for thr in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
-                self.decoding.high, self.decoding.low, self.decoding.median_seconds = [thr] * n, [thr / 2] * n, [med] * n
-                est = {clips[i].id: [e[:3] for e in self.events(frames[i], hop)] for i in strong}
-                f1 = sed_eval_report(ref, est, self.labels)["per_class_event_f1"]
-                for c, lab in enumerate(self.labels):
-                    v = f1[lab] if f1[lab] is not None and not np.isnan(f1[lab]) else -1.0
-                    if v > best[c]:
-                        best[c], chosen[c] = v, (thr, med)
-        self.decoding.high, self.decoding.low, self.decoding.median_seconds = saved
-        if (best >= 0).any():
+        settings = [(thr, med) for med in self.TUNE_MEDIANS for thr in self.TUNE_THRESHOLDS]
+        f1 = self._grid_f1(ref, [clips[i].id for i in strong], [frames[i] for i in strong], hop, settings)  # (setting, class), -1 where undefined
+        counts = Counter(e[2] for evs in ref.values() for e in evs)
+        per_class = self.decode_tuning == "per_class" or (
+            self.decode_tuning == "auto" and min(counts.get(lab, 0) for lab in self.labels) >= self.PER_CLASS_MIN_EVENTS)
+        seen = (f1 >= 0).all(axis=0)  # classes with validation events; the others keep their decoding
+        if seen.any():
+            if per_class:
+                best = [settings[int(np.argmax(f1[:, c]))] for c in range(len(self.labels))]
+            else:
+                best = [settings[int(np.argmax(f1[:, seen].mean(axis=1)))]] * len(self.labels)
+            chosen = [b if ok else (h, m) for b, ok, h, m in
+                      zip(best, seen, self.decoding.high, self.decoding.median_seconds)]
             self.decoding.high = [float(t) for t, _ in chosen]
             self.decoding.low = [float(t) / 2 for t, _ in chosen]
             self.decoding.median_seconds = [float(m) for _, m in chosen]
         tuned["decode"] = self.decoding.to_dict()
+        tuned["decode_tuning"] = "per_class" if per_class else "shared"
         return tuned
+
+    def _grid_f1(self, ref: dict[str, list[tuple[float, float, str]]], ids: Sequence[str], frames: Sequence[np.ndarray],
+                 hop: float, settings: Sequence[tuple[float, float]]) -> np.ndarray:
+        """Per-class event F1 ``(setting, class)`` of each ``(threshold, median)`` applied to every
+        class: 0 for a class with reference events and no output (sed_eval leaves that undefined), -1
+        for a class with no reference events. The decoding is restored."""
+        from earshot.metrics.detection import sed_eval_report
+
+        n = len(self.labels)
+        present = {e[2] for evs in ref.values() for e in evs}
+        out = np.full((len(settings), n), -1.0)
+        saved = (list(self.decoding.high), list(self.decoding.low), list(self.decoding.median_seconds))
+        try:
+            for s, (thr, med) in enumerate(settings):
+                self.decoding.high, self.decoding.low, self.decoding.median_seconds = [thr] * n, [thr / 2] * n, [med] * n
+                est = {cid: [e[:3] for e in self.events(f, hop)] for cid, f in zip(ids, frames)}
+                f1 = sed_eval_report(ref, est, self.labels)["per_class_event_f1"]
+                out[s] = [-1.0 if lab not in present else 0.0 if f1[lab] is None or np.isnan(f1[lab]) else f1[lab]
+                          for lab in self.labels]
+        finally:
+            self.decoding.high, self.decoding.low, self.decoding.median_seconds = saved
+        return out
 
     # --- scores (clip-level evaluate, tune, decode and judge: TaggingTask's) ---------------------
     def validation_report(self, clips: Sequence[Clip], probs: np.ndarray, frames: Sequence[np.ndarray],
@@ -249,7 +279,7 @@ class DetectionTask(TaggingTask):
         return {"name": self.name, "labels": self.labels, "threshold": self.threshold,
                 "thresholds": [float(t) for t in self.thresholds], "train_on": self.train_on,
                 "strong_loss": self.strong_loss, "decode": self.decoding.to_dict(),
-                "tune_thresholds": self.tune_thresholds}
+                "tune_thresholds": self.tune_thresholds, "decode_tuning": self.decode_tuning}
 
 
 def _align(frame_target: torch.Tensor, n: int) -> torch.Tensor:

@@ -166,7 +166,8 @@ def build_task(cfg: RunConfig, splits: Splits, skipped: SkipReport) -> tuple[Tas
         raise DataError(cfg.data.manifest, "the training clips carry no labels")
     task = create_task(t.name, labels, label_smoothing=t.label_smoothing, calibrate=t.calibrate,
                        threshold=t.threshold, pos_weight=t.pos_weight, tune_thresholds=t.tune_thresholds,
-                       train_on=t.train_on, strong_loss=t.strong_loss, decode=t.decode, merge=t.merge or None)
+                       train_on=t.train_on, strong_loss=t.strong_loss, decode=t.decode, merge=t.merge or None,
+                       decode_tuning=t.decode_tuning)
     kept = Splits(*(filter_clips(cs, lambda chunk, where=where: task.admit(chunk, where, skipped)) for cs, where in
                     ((splits.train, "train"), (splits.val, "val"), (splits.test, "test"))))
     if kept.train or not scenes_on(cfg):

@@ -1,0 +1,58 @@
+"""Re-tune a trained detector's decoding on its validation scenes, per class or shared, and score the test scenes.
+
+    python benchmarks/sed_retune.py RUN_DIR [RUN_DIR ...] [--manifest data/office_sed_2000/manifest.jsonl]
+                                    [--modes per_class,shared]
+
+For each run of ``benchmarks/sed_office.py`` (its ``checkpoints/best.ckpt``) and each
+``task.decode_tuning`` mode, this does what the end of training does: tune the decoding on the
+validation scenes (``Predictor.tune``) and evaluate the test scenes (``Predictor.evaluate``, in
+float32 with BatchNorm folded, as training's own evaluation). No weights change and the test labels
+choose nothing: only which validation criterion picks the thresholds and median windows differs.
+Prints one row per run and mode, with the same columns as ``sed_office.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from earshot.checkpoint import load_checkpoint
+from earshot.data.manifest import read_manifest
+from earshot.inference.predictor import Predictor
+
+REPO = Path(__file__).resolve().parents[1]
+COLUMNS = ("event_f1_macro", "event_f1_micro", "event_er", "segment_f1_micro", "segment_er", "psds1", "psds2", "mAP")
+
+
+def retune(run: Path, clips: list, mode: str) -> dict:
+    ck = load_checkpoint(run / "checkpoints" / "best.ckpt")
+    ck.task.decode_tuning = mode
+    pred = Predictor(ck.model, ck.task, ck.meta, device="cpu", precision="fp32", fold_batchnorm=True)
+    pred.tune([c for c in clips if c.split == "val"])
+    report = pred.evaluate([c for c in clips if c.split == "test"])
+    report["decode"] = ck.task.decoding.to_dict()
+    return report
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--manifest", default=str(REPO / "data" / "office_sed_2000" / "manifest.jsonl"))
+    ap.add_argument("--modes", default="per_class,shared")
+    a = ap.parse_args()
+    clips = read_manifest(a.manifest)
+    print("| run | decode tuning | " + " | ".join(COLUMNS) + " | high (per class) | median s |")
+    print("|---" * (len(COLUMNS) + 4) + "|")
+    for run in a.runs:
+        for mode in a.modes.split(","):
+            t = time.time()
+            r = retune(Path(run), clips, mode)
+            vals = " | ".join("-" if r.get(k) is None else f"{r[k]:.4f}" for k in COLUMNS)
+            d = r["decode"]
+            print(f"| {Path(run).name} | {mode} | {vals} | {','.join(f'{h:g}' for h in d['high'])} | "
+                  f"{','.join(f'{m:g}' for m in d['median_seconds'])} |  ({time.time() - t:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
