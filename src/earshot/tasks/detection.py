@@ -176,10 +176,11 @@ class DetectionTask(TaggingTask):
             return tuned
         ref = {clips[i].id: [(e.onset, e.offset, e.label) for e in clips[i].events] for i in strong}
         settings = [(thr, med) for med in self.TUNE_MEDIANS for thr in self.TUNE_THRESHOLDS]
-        f1 = self._grid_f1(ref, [clips[i].id for i in strong], [frames[i] for i in strong], hop, settings)  # (setting, class), -1 where undefined
+        f1 = self._grid_f1(ref, [clips[i].id for i in strong], [frames[i] for i in strong], hop, settings)
         counts = Counter(e[2] for evs in ref.values() for e in evs)
+        fewest = min(counts.get(lab, 0) for lab in self.labels)
         per_class = self.decode_tuning == "per_class" or (
-            self.decode_tuning == "auto" and min(counts.get(lab, 0) for lab in self.labels) >= self.PER_CLASS_MIN_EVENTS)
+            self.decode_tuning == "auto" and fewest >= self.PER_CLASS_MIN_EVENTS)
         seen = (f1 >= 0).all(axis=0)  # classes with validation events; the others keep their decoding
         if seen.any():
             if per_class:
@@ -211,8 +212,8 @@ class DetectionTask(TaggingTask):
                 self.decoding.high, self.decoding.low, self.decoding.median_seconds = [thr] * n, [thr / 2] * n, [med] * n
                 est = {cid: [e[:3] for e in self.events(f, hop)] for cid, f in zip(ids, frames)}
                 f1 = sed_eval_report(ref, est, self.labels)["per_class_event_f1"]
-                out[s] = [-1.0 if lab not in present else 0.0 if f1[lab] is None or np.isnan(f1[lab]) else f1[lab]
-                          for lab in self.labels]
+                out[s] = [-1.0 if lab not in present else 0.0 if f1[lab] is None or np.isnan(f1[lab])
+                          else f1[lab] for lab in self.labels]
         finally:
             self.decoding.high, self.decoding.low, self.decoding.median_seconds = saved
         return out
