@@ -26,11 +26,11 @@ import numpy as np
 from earshot.data.manifest import read_manifest
 from earshot.inference.predictor import Predictor
 from earshot.metrics.detection import sed_eval_report
+from earshot.tasks.detection import DetectionTask
 from earshot.tasks.events import event_roll
 
 REPO = Path(__file__).resolve().parents[1]
-THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # as DetectionTask.tune_clips
-MEDIANS = (0.1, 0.25, 0.5)
+THRESHOLDS, MEDIANS = DetectionTask.TUNE_THRESHOLDS, DetectionTask.TUNE_MEDIANS  # the grid training tunes on
 
 
 def frame_ap(p: Predictor, clips: list, frames: list) -> np.ndarray:

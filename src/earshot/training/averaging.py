@@ -13,8 +13,6 @@ in for validation and writes both states into checkpoints.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from lightning.pytorch.callbacks import WeightAveraging
 
@@ -43,10 +41,6 @@ class EMAWeights(WeightAveraging):
 
     def __init__(self, decay: float):
         super().__init__(avg_fn=WarmupEMA(decay), use_buffers=True)
-        self.decay = decay
 
     def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
         return step_idx is not None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "decay": self.decay}
