@@ -112,7 +112,7 @@ def stage_times(fe: LogMel, x: torch.Tensor, repeats: int = 20) -> dict[str, flo
     steps = {"pad": lambda: torch.nn.functional.pad(xc[:, None], (half, half)),
              "frames+window": lambda: padded.unfold(-1, frames.shape[-1], c.hop_length) * fe.window,
              "rfft": lambda: torch.fft.rfft(frames, n=c.n_fft),
-             "power": lambda: spec.real.square() + spec.imag.square(),
+             "power": lambda: torch.addcmul(spec.real.square(), spec.imag, spec.imag),
              "mel matmul": lambda: power @ fe.mel_t,
              "log": lambda: 10.0 * torch.log10(torch.clamp(mel, min=c.amin)),
              "all": lambda: fe(xc)}
