@@ -12,7 +12,10 @@ validation scenes (mixed from the *training* recordings) and the test scenes (he
 3. per class, the test F1 of the setting tuned on validation against the best setting on test
    itself. The latter is an **oracle** (it looks at the test labels) and is only a bound: it says
    how much better decoding alone could ever do, never a result;
-4. which class a false alarm overlaps (the confusions).
+4. which class a false alarm overlaps (the confusions);
+5. boundaries: for each reference event found with the right class and an onset within 200 ms, how
+   far the detected onset and offset fall from the reference's, per class (medians), and how many
+   of those fail only on the offset collar (200 ms or 20 % of the duration, as sed_eval scores).
 """
 
 from __future__ import annotations
@@ -73,6 +76,22 @@ def confusions(p: Predictor, clips: list, frames: list, top: int = 8) -> list[tu
     return [(a, b, k) for (a, b), k in counts.most_common(top)]
 
 
+def boundaries(p: Predictor, clips: list, frames: list) -> dict[str, tuple[int, float, float, float]]:
+    """Per class: (onset-matched events, median onset error, median offset error, share failing
+    only on the offset collar); errors are detected minus reference, in seconds."""
+    found: dict[str, list[tuple[float, float, bool]]] = collections.defaultdict(list)
+    for c, f in zip(clips, frames):
+        est = p.task.events(f, p.frame_hop)
+        for e in c.events:
+            cands = [(abs(on - e.onset), on, off) for on, off, lab, _ in est if lab == e.label and abs(on - e.onset) <= 0.2]
+            if cands:
+                _, on, off = min(cands)
+                collar = max(0.2, 0.2 * (e.offset - e.onset))
+                found[e.label].append((on - e.onset, off - e.offset, abs(off - e.offset) > collar))
+    return {lab: (len(v), float(np.median([a for a, _, _ in v])), float(np.median([b for _, b, _ in v])),
+                  float(np.mean([m for _, _, m in v]))) for lab, v in sorted(found.items())}
+
+
 def diagnose(run: Path, manifest: Path) -> None:
     p = Predictor.load(run / "checkpoints" / "best.ckpt", precision="fp32")
     labels = p.task.labels
@@ -105,7 +124,14 @@ def diagnose(run: Path, manifest: Path) -> None:
           f"oracle (best per class on test itself, a bound only): {np.mean(oracle):.3f}")
     print("per class (tuned / oracle): " + ", ".join(f"{lab} {a:.2f}/{b:.2f}" for lab, a, b in zip(labels, tuned, oracle)))
     print("false alarms on test (predicted, overlapping reference, count): "
-          + "; ".join(f"{a} over {b} {k}" for a, b, k in confusions(p, *out["test"])) + "\n")
+          + "; ".join(f"{a} over {b} {k}" for a, b, k in confusions(p, *out["test"])))
+    print("\nboundaries of onset-matched events (s, detected minus reference; the run's decoding):")
+    print("| split | class | matched | median onset error | median offset error | fail on offset only |")
+    print("|---|---|---|---|---|---|")
+    for s in out:
+        for lab, (n, d_on, d_off, miss) in boundaries(p, *out[s]).items():
+            print(f"| {s} | {lab} | {n} | {d_on:+.3f} | {d_off:+.3f} | {miss:.0%} |")
+    print()
 
 
 def main() -> None:
