@@ -1,7 +1,7 @@
 """Re-tune a trained detector's decoding on its validation scenes, per class or shared, and score the test scenes.
 
     python benchmarks/sed_retune.py RUN_DIR [RUN_DIR ...] [--manifest data/office_sed_2000/manifest.jsonl]
-                                    [--modes per_class,shared]
+                                    [--modes per_class,shared] [--eval-hops 5,2.5]
 
 For each run of ``benchmarks/sed_office.py`` (its ``checkpoints/best.ckpt``) and each
 ``task.decode_tuning`` mode, this does what the end of training does: tune the decoding on the
@@ -9,6 +9,10 @@ validation scenes (``Predictor.tune``) and evaluate the test scenes (``Predictor
 float32 with BatchNorm folded, as training's own evaluation). No weights change and the test labels
 choose nothing: only which validation criterion picks the thresholds and median windows differs.
 Prints one row per run and mode, with the same columns as ``sed_office.py``.
+
+``--eval-hops`` re-runs both steps with windows every that many seconds (the run's own hop when
+left out): the frame probabilities of overlapping windows are averaged, so a shorter hop averages
+more views of each frame, at proportionally more inference time.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 COLUMNS = ("event_f1_macro", "event_f1_micro", "event_er", "segment_f1_micro", "segment_er", "psds1", "psds2", "mAP")
 
 
-def retune(run: Path, clips: list, mode: str) -> dict:
+def retune(run: Path, clips: list, mode: str, eval_hop: float | None = None) -> dict:
     ck = load_checkpoint(run / "checkpoints" / "best.ckpt")
     ck.task.decode_tuning = mode
+    if eval_hop is not None:
+        ck.meta["inference"]["hop_seconds"] = eval_hop
     pred = Predictor(ck.model, ck.task, ck.meta, device="cpu", precision="fp32", fold_batchnorm=True)
     pred.tune([c for c in clips if c.split == "val"])
     report = pred.evaluate([c for c in clips if c.split == "test"])
@@ -40,17 +46,20 @@ def main() -> None:
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--manifest", default=str(REPO / "data" / "office_sed_2000" / "manifest.jsonl"))
     ap.add_argument("--modes", default="per_class,shared")
+    ap.add_argument("--eval-hops", default="", help="comma-separated window hops in seconds; default: the run's")
     a = ap.parse_args()
     clips = read_manifest(a.manifest)
-    print("| run | decode tuning | " + " | ".join(COLUMNS) + " | high (per class) | median s |")
-    print("|---" * (len(COLUMNS) + 4) + "|")
+    hops = [float(h) for h in a.eval_hops.split(",")] if a.eval_hops else [None]
+    print("| run | decode tuning | window hop | " + " | ".join(COLUMNS) + " | high (per class) | median s |")
+    print("|---" * (len(COLUMNS) + 5) + "|")
     for run in a.runs:
-        for mode in a.modes.split(","):
+        for mode, hop in ((m, h) for m in a.modes.split(",") for h in hops):
             t = time.time()
-            r = retune(Path(run), clips, mode)
+            r = retune(Path(run), clips, mode, hop)
             vals = " | ".join("-" if r.get(k) is None else f"{r[k]:.4f}" for k in COLUMNS)
             d = r["decode"]
-            print(f"| {Path(run).name} | {mode} | {vals} | {','.join(f'{h:g}' for h in d['high'])} | "
+            print(f"| {Path(run).name} | {mode} | {'run' if hop is None else f'{hop:g} s'} | {vals} | "
+                  f"{','.join(f'{h:g}' for h in d['high'])} | "
                   f"{','.join(f'{m:g}' for m in d['median_seconds'])} |  ({time.time() - t:.0f} s)", flush=True)
 
 
