@@ -1,10 +1,14 @@
 """Log-mel front-end vs librosa: agreement in dB and throughput on a batch of 64 five-second clips.
 
     python benchmarks/frontend.py [--rounds 3] [--threads N] [--breakdown]
+    EARSHOT_NATIVE=0 python benchmarks/frontend.py      # the torch ops alone, without the C kernels
 
 Prints, for each front-end setting, the maximum absolute difference in dB against
 ``librosa.feature.melspectrogram`` + ``power_to_db`` (same settings, float32) and clips per
-second for earshot (torch) and librosa, with their ratio. Targets: <= 1e-3 dB, >= 3x.
+second for earshot and librosa, with their ratio. Targets (issue 10): <= 1e-3 dB, >= 8x with
+2 threads. earshot's path is printed first: the native kernels of ``earshot.features.native``
+around torch's FFT where they build, else torch ops throughout. The last line compares the two
+paths on 200 real FSDD recordings from ../shared/data, where those are present.
 
 ``--breakdown`` also times each stage of earshot's front-end on one cache-sized chunk (the way
 it runs), scaled to the whole batch, and the ratio librosa would have to earshot's FFT alone:
@@ -14,6 +18,7 @@ the ceiling of any float32 front-end built on the same FFT.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -21,6 +26,7 @@ import time
 import numpy as np
 import torch
 
+from earshot.features import native
 from earshot.features.frontends import LogMel, LogMelConfig
 
 SETTINGS = {
@@ -78,6 +84,9 @@ def main() -> None:
 
     print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
           f"torch {torch.__version__}, librosa {librosa.__version__}")
+    lib = native.load()
+    print(f"earshot path: {'native kernels (' + str(lib._name) + ') around torch.fft.rfft' if lib else 'torch ops'}"
+          " (EARSHOT_NATIVE=0 forces the torch ops)")
     print(f"batch: {a.batch} clips x {a.seconds:g} s, {a.rounds} rounds of alternating 5-call blocks; ratio = median per-round ratio")
     print(f"{'setting':28s} {'max |diff| dB':>13s} {'earshot clips/s':>16s} {'librosa clips/s':>16s} {'ratio':>6s}")
     rng = np.random.default_rng(0)
@@ -95,10 +104,41 @@ def main() -> None:
         if stages:
             line = "  ".join(f"{k} {v * 1e3:.1f}" for k, v in stages.items())
             print(f"{'':28s} ms per batch: {line}; FFT-only ceiling {t_ref / stages['rfft']:.1f}x librosa")
+    real_clips_check()
+
+
+def real_clips_check(n: int = 200) -> None:
+    """The native kernels against the torch ops on real recordings: the first ``n`` FSDD clips
+    (1 s crops, zero-padded: digital silence included), FSDD's front-end settings."""
+    from pathlib import Path
+
+    import soundfile as sf
+
+    files = sorted((Path(__file__).resolve().parents[2] / "shared/data/free-spoken-digit").rglob("*.wav"))[:n]
+    c = SETTINGS["fsdd 8k/512(256)/80/64"]
+    fe = LogMel(c).eval()
+    if not files or os.environ.get("EARSHOT_NATIVE") == "0" or native.load() is None:
+        print("real clips: skipped (" + ("no ../shared/data/free-spoken-digit" if not files else "the torch ops run") + ")")
+        return
+    x = np.zeros((len(files), c.sample_rate), np.float32)
+    for i, f in enumerate(files):
+        y = sf.read(f, dtype="float32")[0][: c.sample_rate]
+        x[i, : len(y)] = y
+    xt = torch.from_numpy(x)
+    with torch.inference_mode():
+        ours = fe(xt)
+        os.environ["EARSHOT_NATIVE"] = "0"  # the torch ops
+        native.load.cache_clear()
+        ref = fe(xt)
+        del os.environ["EARSHOT_NATIVE"]
+        native.load.cache_clear()
+    print(f"real clips: {len(files)} FSDD recordings, native kernels against torch ops: "
+          f"max |diff| {float((ours - ref).abs().max()):.2e} dB")
 
 
 def stage_times(fe: LogMel, x: torch.Tensor, repeats: int = 20) -> dict[str, float]:
-    """Seconds per batch of each stage, timed on one chunk of the size the front-end uses."""
+    """Seconds per batch of each stage, timed on one chunk of the size the front-end uses: the
+    native kernels' stages where they run, else the torch ops'."""
     c = fe.config
     n = max(1, fe.CHUNK_ELEMENTS // (c.frames(x.shape[-1]) * c.n_fft))
     xc, scale = x[:n], x.shape[0] / n
@@ -107,15 +147,26 @@ def stage_times(fe: LogMel, x: torch.Tensor, repeats: int = 20) -> dict[str, flo
     padded = torch.nn.functional.pad(xc[:, None], (half, half))[:, 0] if c.center else xc
     frames = padded.unfold(-1, c.n_fft if c.center else win, c.hop_length) * fe.window
     spec = torch.fft.rfft(frames, n=c.n_fft)
-    power = spec.real.square() + spec.imag.square()
-    mel = power @ fe.mel_t
-    steps = {"pad": lambda: torch.nn.functional.pad(xc[:, None], (half, half)),
-             "frames+window": lambda: padded.unfold(-1, frames.shape[-1], c.hop_length) * fe.window,
-             "rfft": lambda: torch.fft.rfft(frames, n=c.n_fft),
-             "power": lambda: torch.addcmul(spec.real.square(), spec.imag, spec.imag),
-             "mel matmul": lambda: power @ fe.mel_t,
-             "log": lambda: 10.0 * torch.log10(torch.clamp(mel, min=c.amin)),
-             "all": lambda: fe(xc)}
+    lib = fe._native_kernels(xc)
+    if lib is not None:
+        grouped = native.GroupedMel(fe.mel_t, lib.mel_group_size())
+        buf, mel_out = torch.empty_like(frames), torch.empty(*frames.shape[:2], c.n_mels)
+        steps = {"frames+window (C)": lambda: native.window_frames(lib, xc, fe.window, buf, c.hop_length,
+                                                                   half if c.center else 0, c.pad_mode == "reflect"),
+                 "rfft": lambda: torch.fft.rfft(frames, n=c.n_fft),
+                 "power+mel+log (C)": lambda: native.logmel_from_spectrum(lib, spec, grouped, mel_out, c.power == 1.0,
+                                                                          c.log, c.amin, c.log_offset),
+                 "all": lambda: fe(xc)}
+    else:
+        power = spec.real.square() + spec.imag.square()
+        mel = power @ fe.mel_t
+        steps = {"pad": lambda: torch.nn.functional.pad(xc[:, None], (half, half)),
+                 "frames+window": lambda: padded.unfold(-1, frames.shape[-1], c.hop_length) * fe.window,
+                 "rfft": lambda: torch.fft.rfft(frames, n=c.n_fft),
+                 "power": lambda: torch.addcmul(spec.real.square(), spec.imag, spec.imag),
+                 "mel matmul": lambda: power @ fe.mel_t,
+                 "log": lambda: 10.0 * torch.log10(torch.clamp(mel, min=c.amin)),
+                 "all": lambda: fe(xc)}
     out = {}
     with torch.inference_mode():
         for k, fn in steps.items():

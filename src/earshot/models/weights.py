@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import urllib.request
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from earshot.errors import EarshotError
+from earshot.paths import cache_dir
 
 _ZENODO = "https://zenodo.org/record/3987831/files/"
 
@@ -54,15 +54,6 @@ WEIGHTS: dict[str, Weights] = {
 }
 # panns_mobilenetv2 (MobileNetV2_mAP=0.383.pth, same Zenodo record) is left out: earshot knows no
 # published checksum for it. Download it yourself and pass the file: pretrained=path/to/file.
-
-
-def cache_dir() -> Path:
-    """``$EARSHOT_CACHE``, else the per-user cache folder pooch picks for ``earshot``."""
-    if os.environ.get("EARSHOT_CACHE"):
-        return Path(os.environ["EARSHOT_CACHE"])
-    import pooch
-
-    return Path(pooch.os_cache("earshot"))
 
 
 def cached(name: str, cache: str | Path | None = None) -> Path | None:

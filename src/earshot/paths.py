@@ -1,0 +1,16 @@
+"""Where earshot keeps files of its own outside a run: the user cache folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """``$EARSHOT_CACHE``, else the per-user cache folder pooch picks for ``earshot``
+    (``~/.cache/earshot`` on Linux): downloaded weights, the compiled front-end kernel."""
+    if os.environ.get("EARSHOT_CACHE"):
+        return Path(os.environ["EARSHOT_CACHE"])
+    import pooch
+
+    return Path(pooch.os_cache("earshot"))
