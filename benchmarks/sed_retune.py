@@ -1,7 +1,7 @@
 """Re-tune a trained detector's decoding on its validation scenes, per class or shared, and score the test scenes.
 
     python benchmarks/sed_retune.py RUN_DIR [RUN_DIR ...] [--manifest data/office_sed_2000/manifest.jsonl]
-                                    [--modes per_class,shared] [--eval-hops 5,2.5]
+                                    [--modes per_class,shared] [--eval-hops 5,2.5] [--select best,plateau]
 
 For each run of ``benchmarks/sed_office.py`` (its ``checkpoints/best.ckpt``) and each
 ``task.decode_tuning`` mode, this does what the end of training does: tune the decoding on the
@@ -13,6 +13,10 @@ Prints one row per run and mode, with the same columns as ``sed_office.py``.
 ``--eval-hops`` re-runs both steps with windows every that many seconds (the run's own hop when
 left out): the frame probabilities of overlapping windows are averaged, so a shorter hop averages
 more views of each frame, at proportionally more inference time.
+
+``--select plateau`` picks the grid setting whose validation F1, averaged with its neighbouring
+thresholds, is highest (``DetectionTask.decode_select``), rather than the single best setting: on a
+flat optimum it takes the middle, not an edge that validation scenes of seen recordings happen to favour.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
 COLUMNS = ("event_f1_macro", "event_f1_micro", "event_er", "segment_f1_micro", "segment_er", "psds1", "psds2", "mAP")
 
 
-def retune(run: Path, clips: list, mode: str, eval_hop: float | None = None) -> dict:
+def retune(run: Path, clips: list, mode: str, eval_hop: float | None = None, select: str = "best") -> dict:
     ck = load_checkpoint(run / "checkpoints" / "best.ckpt")
     ck.task.decode_tuning = mode
+    ck.task.decode_select = select
     if eval_hop is not None:
         ck.meta["inference"]["hop_seconds"] = eval_hop
     pred = Predictor(ck.model, ck.task, ck.meta, device="cpu", precision="fp32", fold_batchnorm=True)
@@ -47,18 +52,20 @@ def main() -> None:
     ap.add_argument("--manifest", default=str(REPO / "data" / "office_sed_2000" / "manifest.jsonl"))
     ap.add_argument("--modes", default="per_class,shared")
     ap.add_argument("--eval-hops", default="", help="comma-separated window hops in seconds; default: the run's")
+    ap.add_argument("--select", default="best", help="comma-separated: best (each setting's own validation F1), "
+                    "plateau (the mean with its neighbouring thresholds)")
     a = ap.parse_args()
     clips = read_manifest(a.manifest)
     hops = [float(h) for h in a.eval_hops.split(",")] if a.eval_hops else [None]
-    print("| run | decode tuning | window hop | " + " | ".join(COLUMNS) + " | high (per class) | median s |")
-    print("|---" * (len(COLUMNS) + 5) + "|")
+    print("| run | decode tuning | select | window hop | " + " | ".join(COLUMNS) + " | high (per class) | median s |")
+    print("|---" * (len(COLUMNS) + 6) + "|")
     for run in a.runs:
-        for mode, hop in ((m, h) for m in a.modes.split(",") for h in hops):
+        for mode, sel, hop in ((m, s, h) for m in a.modes.split(",") for s in a.select.split(",") for h in hops):
             t = time.time()
-            r = retune(Path(run), clips, mode, hop)
+            r = retune(Path(run), clips, mode, hop, sel)
             vals = " | ".join("-" if r.get(k) is None else f"{r[k]:.4f}" for k in COLUMNS)
             d = r["decode"]
-            print(f"| {Path(run).name} | {mode} | {'run' if hop is None else f'{hop:g} s'} | {vals} | "
+            print(f"| {Path(run).name} | {mode} | {sel} | {'run' if hop is None else f'{hop:g} s'} | {vals} | "
                   f"{','.join(f'{h:g}' for h in d['high'])} | "
                   f"{','.join(f'{m:g}' for m in d['median_seconds'])} |  ({time.time() - t:.0f} s)", flush=True)
 

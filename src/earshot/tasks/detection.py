@@ -183,10 +183,12 @@ class DetectionTask(TaggingTask):
             self.decode_tuning == "auto" and fewest >= self.PER_CLASS_MIN_EVENTS)
         seen = (f1 >= 0).all(axis=0)  # classes with validation events; the others keep their decoding
         if seen.any():
+            score = self._select_score(f1)
             if per_class:
-                best = [settings[int(np.argmax(f1[:, c]))] for c in range(len(self.labels))]
+                best = [settings[int(np.argmax(score[:, c]))] for c in range(len(self.labels))]
             else:
-                best = [settings[int(np.argmax(f1[:, seen].mean(axis=1)))]] * len(self.labels)
+                best = [settings[int(np.argmax(self._select_score(f1[:, seen].mean(axis=1, keepdims=True))))]] * len(
+                    self.labels)
             chosen = [b if ok else (h, m) for b, ok, h, m in
                       zip(best, seen, self.decoding.high, self.decoding.median_seconds)]
             self.decoding.high = [float(t) for t, _ in chosen]
@@ -195,6 +197,21 @@ class DetectionTask(TaggingTask):
         tuned["decode"] = self.decoding.to_dict()
         tuned["decode_tuning"] = "per_class" if per_class else "shared"
         return tuned
+
+    #: how a grid setting is chosen: ``best``, its own F1; ``plateau``, the mean F1 of it and its
+    #: neighbouring thresholds (same median window), which prefers the middle of a flat optimum
+    decode_select = "best"
+
+    def _select_score(self, f1: np.ndarray) -> np.ndarray:
+        """The criterion ``decode_select`` maximises over the grid, from the F1 ``(setting, class)``
+        of settings ordered median-major, threshold-minor."""
+        if self.decode_select == "best":
+            return f1
+        n_thr = len(self.TUNE_THRESHOLDS)
+        grid = f1.reshape(-1, n_thr, f1.shape[1])  # (median, threshold, class)
+        padded = np.pad(grid, ((0, 0), (1, 1), (0, 0)), constant_values=np.nan)
+        smooth = np.nanmean(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
+        return smooth.reshape(f1.shape)
 
     def _grid_f1(self, ref: dict[str, list[tuple[float, float, str]]], ids: Sequence[str], frames: Sequence[np.ndarray],
                  hop: float, settings: Sequence[tuple[float, float]]) -> np.ndarray:
