@@ -141,3 +141,14 @@ def test_same_values_on_any_number_of_threads(kernels):
     finally:
         torch.set_num_threads(before)
     assert torch.equal(one, two)  # each frame is computed whole by one thread
+
+
+def test_the_build_folder_needs_no_optional_package(tmp_path, monkeypatch):
+    import sys
+
+    from earshot.paths import cache_dir
+
+    monkeypatch.delenv("EARSHOT_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "pooch", None)  # a core install: no `pretrained` extra
+    assert cache_dir() == tmp_path / "earshot"
