@@ -131,3 +131,15 @@ def test_an_unknown_decode_tuning_is_a_clear_error():
 
     with pytest.raises(ConfigError, match="decode_tuning"):
         create_task("detection", ["a"], decode_tuning="per-class")
+
+
+def test_plateau_selection_takes_the_middle_of_a_flat_optimum():
+    task = create_task("detection", labels=["a"])
+    n_thr = len(task.TUNE_THRESHOLDS)
+    # one median window; validation F1 peaks alone at the top threshold, and is flat a step below it
+    f1 = np.array([0.50, 0.60, 0.79, 0.80, 0.79, 0.805], dtype=float)
+    assert len(f1) == n_thr
+    f1 = np.tile(f1[:, None], (len(task.TUNE_MEDIANS), 1))
+    assert int(np.argmax(task._select_score(f1)[:n_thr, 0])) == 5  # best: its own F1, the edge
+    task.decode_select = "plateau"
+    assert int(np.argmax(task._select_score(f1)[:n_thr, 0])) == 4  # the middle of 0.79, 0.80, 0.79, 0.805

@@ -183,8 +183,8 @@ class DetectionTask(TaggingTask):
             self.decode_tuning == "auto" and fewest >= self.PER_CLASS_MIN_EVENTS)
         seen = (f1 >= 0).all(axis=0)  # classes with validation events; the others keep their decoding
         if seen.any():
-            score = self._select_score(f1)
             if per_class:
+                score = self._select_score(f1)
                 best = [settings[int(np.argmax(score[:, c]))] for c in range(len(self.labels))]
             else:
                 best = [settings[int(np.argmax(self._select_score(f1[:, seen].mean(axis=1, keepdims=True))))]] * len(
