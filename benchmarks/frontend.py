@@ -1,6 +1,6 @@
 """Log-mel front-end vs librosa: agreement in dB and throughput on a batch of 64 five-second clips.
 
-    python benchmarks/frontend.py [--rounds 3] [--threads N] [--breakdown]
+    python benchmarks/frontend.py [--rounds 3] [--threads N] [--breakdown] [--device cuda]
     EARSHOT_NATIVE=0 python benchmarks/frontend.py      # the torch ops alone, without the C kernels
 
 Prints, for each front-end setting, the maximum absolute difference in dB against
@@ -13,6 +13,10 @@ paths on 200 real FSDD recordings from ../shared/data, where those are present.
 ``--breakdown`` also times each stage of earshot's front-end on one cache-sized chunk (the way
 it runs), scaled to the whole batch, and the ratio librosa would have to earshot's FFT alone:
 the ceiling of any float32 front-end built on the same FFT.
+
+``--device cuda`` runs earshot's front-end on the GPU (librosa stays on the CPU): each call copies
+the batch from pinned host memory and ends with a synchronisation, and a second line gives the GPU's
+clips/s on a batch of ``--gpu-batch`` clips, where the GPU is full.
 """
 
 from __future__ import annotations
@@ -77,7 +81,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--breakdown", action="store_true", help="time each stage of earshot's front-end")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (earshot's front-end only)")
+    ap.add_argument("--gpu-batch", type=int, default=2048)
     a = ap.parse_args()
+    device = torch.device(a.device)
     if a.threads:
         torch.set_num_threads(a.threads)
     import librosa
@@ -85,8 +92,11 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
           f"torch {torch.__version__}, librosa {librosa.__version__}")
     lib = native.load()
-    print(f"earshot path: {'native kernels (' + str(lib._name) + ') around torch.fft.rfft' if lib else 'torch ops'}"
-          " (EARSHOT_NATIVE=0 forces the torch ops)")
+    if device.type == "cuda":
+        print(f"earshot path: torch ops on {torch.cuda.get_device_name(device)}, host-to-device copy included")
+    else:
+        print(f"earshot path: {'native kernels (' + str(lib._name) + ') around torch.fft.rfft' if lib else 'torch ops'}"
+              " (EARSHOT_NATIVE=0 forces the torch ops)")
     print(f"batch: {a.batch} clips x {a.seconds:g} s, {a.rounds} rounds of alternating 5-call blocks; ratio = median per-round ratio")
     print(f"{'setting':28s} {'max |diff| dB':>13s} {'earshot clips/s':>16s} {'librosa clips/s':>16s} {'ratio':>6s}")
     rng = np.random.default_rng(0)
@@ -94,9 +104,12 @@ def main() -> None:
         x = (rng.standard_normal((a.batch, int(a.seconds * c.sample_rate))) * 0.1).astype(np.float32)
         fe = LogMel(c).eval()
         xt = torch.from_numpy(x)
-        stages = stage_times(fe, xt) if a.breakdown else {}  # first: librosa's idle BLAS threads spin for a while
+        stages = stage_times(fe, xt) if a.breakdown and device.type == "cpu" else {}  # first: librosa's idle BLAS threads spin
+        if device.type == "cuda":
+            fe = on_device(fe, device)
+            xt = xt.pin_memory()
         with torch.inference_mode():
-            ours = fe(xt).numpy()
+            ours = fe(xt).cpu().numpy()
             ref = librosa_logmel(x, c)
             t_ours, t_ref, ratio = alternating_blocks(lambda: fe(xt), lambda: librosa_logmel(x, c), a.rounds)
         diff = float(np.abs(ours - ref).max())
@@ -104,7 +117,26 @@ def main() -> None:
         if stages:
             line = "  ".join(f"{k} {v * 1e3:.1f}" for k, v in stages.items())
             print(f"{'':28s} ms per batch: {line}; FFT-only ceiling {t_ref / stages['rfft']:.1f}x librosa")
-    real_clips_check()
+        if device.type == "cuda":
+            big = torch.from_numpy(np.resize(x, (a.gpu_batch, x.shape[1]))).pin_memory()
+            with torch.inference_mode():
+                t_big, _, _ = alternating_blocks(lambda: fe(big), lambda: None, 2)
+            print(f"{'':28s} GPU, batch {a.gpu_batch}: {a.gpu_batch / t_big:.0f} clips/s "
+                  f"({a.gpu_batch / t_big / (a.batch / t_ref):.0f}x librosa on the CPU)")
+    if device.type == "cpu":
+        real_clips_check()
+
+
+def on_device(fe: LogMel, device: torch.device):
+    """``fe`` on ``device``, called on a host batch: copied there asynchronously, synchronised after."""
+    fe = fe.to(device)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        out = fe(x.to(device, non_blocking=True))
+        torch.cuda.synchronize(device)
+        return out
+
+    return run
 
 
 def real_clips_check(n: int = 200) -> None:

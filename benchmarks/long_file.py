@@ -1,6 +1,7 @@
 """`earshot predict` on a recording an hour long: peak memory and real-time factor, end to end.
 
     python benchmarks/long_file.py CHECKPOINT [--minutes 60] [--rate 44100] [--backends torch,onnx]
+                                   [--device cuda]
 
 Builds a ``--minutes`` long 16-bit WAV at ``--rate`` from the real recordings in ../shared/data
 (a street recording with office events laid over it, repeated with random offsets), then runs the
@@ -74,8 +75,12 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=44100)
     ap.add_argument("--window", type=float, default=10.0, help="window of the per-window case, seconds")
     ap.add_argument("--backends", default="torch,onnx")
+    ap.add_argument("--device", help="the PyTorch backend's device (earshot predict's default: cuda when available)")
     a = ap.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus; checkpoint {a.checkpoint}")
+    import torch
+
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus{gpu}; checkpoint {a.checkpoint}")
     with tempfile.TemporaryDirectory() as d:
         wav = Path(d) / "long.wav"
         t0 = time.perf_counter()
@@ -94,8 +99,9 @@ def main() -> None:
             for label, extra in (("one row per file", []),
                                  (f"per {a.window:g} s window (CSV)", ["--window", str(a.window), "--format", "csv",
                                                                         "-o", str(Path(d) / "w.csv")])):
+                dev = ["--device", a.device] if a.device and backend == "torch" else []
                 wall, rss, code = run([sys.executable, "-m", "earshot.cli", "predict", m, str(wav), "--backend",
-                                       backend, *extra])
+                                       backend, *dev, *extra])
                 status = "" if code == 0 else f" (exit {code})"
                 print(f"| {backend} | {label} | {wall:.1f} | {wall / seconds:.5f} | {rss:.0f}{status} |", flush=True)
 

@@ -2,14 +2,16 @@
 fraction of it a training step achieves; and whether data loading keeps up.
 
     python benchmarks/train_throughput.py [--models resnet_small,cnn_small,crnn] [--batch 16]
-                                          [--seconds 5] [--steps 5] [--compile]
+                                          [--seconds 5] [--steps 5] [--compile] [--device cuda]
 
-- Peak: FLOP/s of a 2048 x 2048 matmul in float32 and in bf16, measured in the same run.
+- Peak: FLOP/s of a 2048 x 2048 matmul in float32 and in bf16, measured in the same run (8192 x 8192
+  on a GPU, where float32 means the default full-precision float32, not TF32).
 - Per model and mode (fp32; bf16 autocast with the front-end in float32; channels_last; both; with
   ``--compile`` also torch.compile): clips/s of forward + backward + AdamW on random 5 s clips at the
   model's rate, after a warm-up step. FLOPs of one step come from
   ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions), so the achieved fraction
-  is FLOPs x steps/s over the matching peak.
+  is FLOPs x steps/s over the matching peak. On a GPU (``--device cuda``) the clips are on the
+  device already and every timing ends with a synchronisation.
 - Loading: the FSDD recipe's real training loader (decode, crop, augment, collate) iterated with no
   model, in clips/s, against the clips/s of that recipe's model in training (needs ../shared/data).
 """
@@ -27,19 +29,29 @@ from torch.utils.flop_counter import FlopCounterMode
 from earshot.models import create_model
 
 
-def peak_flops(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_flops(dtype: torch.dtype, device: torch.device, reps: int = 10) -> float:
+    n = 8192 if device.type == "cuda" else 2048
+    if device.type == "cuda":  # PyTorch's defaults: cuDNN convolutions may use TF32, plain matmuls may not
+        print(f"TF32: convolutions {torch.backends.cudnn.allow_tf32}, matmuls {torch.backends.cuda.matmul.allow_tf32}")
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     for _ in range(2):
         a @ b
+    sync(device)
     t = time.perf_counter()
     for _ in range(reps):
         a @ b
+    sync(device)
     return 2 * n**3 * reps / (time.perf_counter() - t)
 
 
 def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer, bf16: bool):
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(x)
             loss = torch.nn.functional.cross_entropy(out["clip_logits"].float(), y)
         opt.zero_grad(set_to_none=True)
@@ -48,15 +60,16 @@ def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, opt: torch
     return step
 
 
-def measure(name: str, mode: str, batch: int, seconds: float, steps: int) -> tuple[float, float]:
+def measure(name: str, mode: str, batch: int, seconds: float, steps: int,
+            device: torch.device) -> tuple[float, float]:
     """(clips/s, FLOPs of one step)."""
     torch.manual_seed(0)
-    model = create_model(name, 10).train()
+    model = create_model(name, 10).train().to(device)
     if mode in ("channels_last", "bf16+channels_last"):
         model = model.to(memory_format=torch.channels_last)
     sr = model.sample_rate
-    x = torch.randn(batch, int(seconds * sr)) * 0.1
-    y = torch.randint(0, 10, (batch,))
+    x = torch.randn(batch, int(seconds * sr), device=device) * 0.1
+    y = torch.randint(0, 10, (batch,), device=device)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     run_model = torch.compile(model) if mode == "compile" else model
     step = step_fn(run_model, x, y, opt, bf16=mode.startswith("bf16"))
@@ -64,19 +77,24 @@ def measure(name: str, mode: str, batch: int, seconds: float, steps: int) -> tup
         step_fn(model, x, y, opt, bf16=False)()
     flops = fc.get_total_flops()
     step()  # warm-up (and compilation)
+    step()
+    sync(device)
     t = time.perf_counter()
     for _ in range(steps):
         step()
+    sync(device)
     return batch * steps / (time.perf_counter() - t), flops
 
 
-def loader_check(steps: int) -> None:
+def loader_check(steps: int, device: torch.device, workers: int | None) -> None:
     from earshot.config import load_config
     from earshot.data.manifest import SkipReport
     from earshot.training.run import build_data
 
     try:
-        cfg, task, splits, model, w, loaders = build_data(load_config("recipes/fsdd.yaml"), SkipReport())
+        over = [f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}"]
+        over += [f"data.num_workers={workers}"] if workers is not None else []
+        cfg, task, splits, model, w, loaders = build_data(load_config("recipes/fsdd.yaml", over), SkipReport())
     except Exception as e:  # noqa: BLE001 (the real data may be absent)
         print(f"loading check skipped: {e}")
         return
@@ -92,14 +110,17 @@ def loader_check(steps: int) -> None:
             break
         n += len(b["audio"])
     load_rate = n / (time.perf_counter() - t)
-    model.train()
+    model.train().to(device)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     b = next(iter(loader))
-    step = step_fn(model, b["audio"], b["target"].long().reshape(-1), opt, bf16=False)
+    step = step_fn(model, b["audio"].to(device), b["target"].long().reshape(-1).to(device), opt,
+                   bf16=device.type == "cuda")  # on a GPU the recipe trains in bf16-mixed
     step()
+    sync(device)
     t = time.perf_counter()
     for _ in range(steps):
         step()
+    sync(device)
     model_rate = len(b["audio"]) * steps / (time.perf_counter() - t)
     print(f"loading (FSDD recipe, {cfg.data.num_workers} workers, batch {cfg.data.batch_size}, "
           f"{cfg.data.clip_seconds:g} s crops at {model.sample_rate} Hz): loader alone {load_rate:.0f} clips/s, "
@@ -113,11 +134,18 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--workers", type=int, help="loader workers of the loading check (default: the recipe's)")
     a = ap.parse_args()
+    device = torch.device(a.device)
+    gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}")
-    peak = {"fp32": peak_flops(torch.float32), "bf16": peak_flops(torch.bfloat16)}
-    print(f"matmul 2048^2: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s")
+          f"threads {torch.get_num_threads()}{gpu}")
+    peak = {"fp32": peak_flops(torch.float32, device), "bf16": peak_flops(torch.bfloat16, device)}
+    n = 8192 if device.type == "cuda" else 2048
+    if device.type == "cuda":  # PyTorch's defaults: cuDNN convolutions may use TF32, plain matmuls may not
+        print(f"TF32: convolutions {torch.backends.cudnn.allow_tf32}, matmuls {torch.backends.cuda.matmul.allow_tf32}")
+    print(f"matmul {n}^2: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s")
     modes = ["fp32", "bf16", "channels_last", "bf16+channels_last"] + (["compile"] if a.compile else [])
     print(f"| model | mode | clips/s ({a.seconds:g} s clips, batch {a.batch}) | vs fp32 | GFLOP per step | "
           "achieved GFLOP/s | of peak |")
@@ -126,7 +154,7 @@ def main() -> None:
         base = None
         for mode in modes:
             try:
-                rate, flops = measure(name, mode, a.batch, a.seconds, a.steps)
+                rate, flops = measure(name, mode, a.batch, a.seconds, a.steps, device)
             except Exception as e:  # noqa: BLE001 (a mode this model or machine lacks)
                 print(f"| {name} | {mode} | failed: {type(e).__name__}: {str(e).splitlines()[0][:120]} | | | | |")
                 continue
@@ -135,7 +163,7 @@ def main() -> None:
             p = peak["bf16" if mode.startswith("bf16") else "fp32"]
             print(f"| {name} | {mode} | {rate:.1f} | {rate / base:.2f}x | {flops / 1e9:.1f} | {achieved / 1e9:.0f} | "
                   f"{achieved / p:.0%} |", flush=True)
-    loader_check(a.steps)
+    loader_check(a.steps, device, a.workers)
 
 
 if __name__ == "__main__":
