@@ -15,9 +15,9 @@ from earshot.memory import keep_large_blocks
 
 PRECISIONS = ("auto", "fp32", "bf16")
 OUTSIDE_ROOT_HELP = "read clips outside the dataset root the manifest's header names (skipped otherwise)"
-PRECISION_HELP = ("the network's arithmetic: auto (default) runs bf16 where the hardware has it natively (AMX or "
-                  "AVX-512-BF16 CPUs, recent GPUs: 2-3.5x faster, same accuracy in benchmarks/RESULTS.md), fp32 "
-                  "elsewhere; the log-mel front-end stays float32")
+PRECISION_HELP = ("the network's arithmetic: auto (default) runs bf16 on CPUs that have it natively (AMX or "
+                  "AVX-512-BF16: 2-3.5x faster, same accuracy in benchmarks/RESULTS.md), fp32 elsewhere, GPUs "
+                  "included (bf16 was slower there for these models); the log-mel front-end stays float32")
 
 EPILOG = """examples:
   earshot quickstart

@@ -160,8 +160,9 @@ class TrainerConfig:
     devices: int | str = 1
     num_nodes: int = 1
     strategy: str = "auto"
-    # auto: bf16-mixed where the hardware runs bf16 natively (AMX/AVX-512-BF16 CPUs, recent GPUs; 1.5-1.9x faster,
-    # FSDD accuracy 1.000 against 0.997 in float32), else 32-true; or any Lightning precision ("32-true", "bf16-mixed")
+    # auto: bf16-mixed on CPUs that run bf16 natively (AMX/AVX-512-BF16; 1.5-1.9x faster, FSDD accuracy 1.000
+    # against 0.997 in float32), else 32-true, GPUs included (on an H100 bf16 gained at most 1.16x at the recipes'
+    # batch sizes and cost FSDD half a point); or any Lightning precision ("32-true", "bf16-mixed")
     precision: str = "auto"
     # 2-D convolutions in channels_last (NHWC), the registry's choice per model: with bf16, training steps
     # 1.2-1.5x faster on this CPU (benchmarks/train_throughput.py); false keeps NCHW

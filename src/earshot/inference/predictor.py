@@ -137,19 +137,22 @@ class Predictor(WindowedInference):
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``fp32`` or ``bf16``; ``auto`` picks bf16 where the hardware runs it natively (CPUs with
-    AVX-512-BF16 or AMX, CUDA GPUs from Ampere on), fp32 elsewhere."""
+    """``fp32`` or ``bf16``; ``auto`` picks bf16 on CPUs that run it natively (AVX-512-BF16 or AMX),
+    fp32 elsewhere. On a CUDA GPU ``auto`` is fp32 (with PyTorch's default TF32 convolutions): on an
+    H100 bf16 autocast made 21 of the 23 registered models slower at inference and was at most 1.16x
+    faster in training at the recipes' batch sizes, while FSDD lost half a point (benchmarks/RESULTS.md,
+    2026-11-23). ``bf16`` still asks for it."""
     if precision not in ("auto", "fp32", "bf16"):
         raise EarshotError(f"precision {precision!r}: use auto, fp32 or bf16")
     if precision != "auto":
         return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type != "cpu":
+        return "fp32"
     try:
         native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         native = False
-    return "bf16" if native and device.type == "cpu" else "fp32"
+    return "bf16" if native else "fp32"
 
 
 def write_predictions(path: str | Path, clips: Sequence[Clip], probs: np.ndarray, targets: np.ndarray, task: Task,

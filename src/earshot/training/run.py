@@ -372,17 +372,14 @@ def uses_gpu(accelerator: str) -> bool:
 
 
 def training_precision(precision: str, accelerator: str) -> str:
-    """Lightning's precision; ``auto`` is ``bf16-mixed`` where the hardware runs bf16 natively
-    (see :func:`earshot.inference.predictor.resolve_precision`), ``16-mixed`` (float16 with loss
-    scaling) on GPUs older than that, else ``32-true``."""
+    """Lightning's precision; ``auto`` is ``bf16-mixed`` on CPUs that run bf16 natively, else
+    ``32-true`` (on a GPU too: see :func:`earshot.inference.predictor.resolve_precision`)."""
     if precision != "auto":
         return precision
     from earshot.inference.predictor import resolve_precision
 
     device = torch.device("cuda" if uses_gpu(accelerator) else "cpu")
-    if resolve_precision("auto", device) == "bf16":
-        return "bf16-mixed"
-    return "16-mixed" if device.type == "cuda" else "32-true"
+    return "bf16-mixed" if resolve_precision("auto", device) == "bf16" else "32-true"
 
 
 def check_validation(cfg: RunConfig, validate: bool) -> None:
