@@ -37,8 +37,6 @@ def sync(device: torch.device) -> None:
 
 def peak_flops(dtype: torch.dtype, device: torch.device, reps: int = 10) -> float:
     n = 8192 if device.type == "cuda" else 2048
-    if device.type == "cuda":  # PyTorch's defaults: cuDNN convolutions may use TF32, plain matmuls may not
-        print(f"TF32: convolutions {torch.backends.cudnn.allow_tf32}, matmuls {torch.backends.cuda.matmul.allow_tf32}")
     a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     for _ in range(2):
         a @ b
@@ -146,6 +144,8 @@ def main() -> None:
     gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}{gpu}")
+    if device.type == "cuda":  # PyTorch's defaults: cuDNN convolutions may use TF32, plain matmuls may not
+        print(f"TF32: convolutions {torch.backends.cudnn.allow_tf32}, matmuls {torch.backends.cuda.matmul.allow_tf32}")
     peak = {"fp32": peak_flops(torch.float32, device), "bf16": peak_flops(torch.bfloat16, device)}
     n = 8192 if device.type == "cuda" else 2048
     if device.type == "cuda":  # PyTorch's defaults: cuDNN convolutions may use TF32, plain matmuls may not
