@@ -12,6 +12,7 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from earshot.models.cnn import SED_FRONTEND
 from earshot.models.registry import register_model
@@ -37,8 +38,9 @@ class CRNN(nn.Module):
 
     def __init__(self, n_features: int = 64, channels: Sequence[int] = (16, 32, 64, 128, 128),
                  time_pools: Sequence[int] = (2, 2, 1, 1, 1), rnn_hidden: int = 64, rnn_layers: int = 2,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, rnn_bf16: bool = False):
         super().__init__()
+        self.rnn_bf16 = rnn_bf16  # under CPU bf16 autocast, run the GRU in bf16 too (as cuDNN does on a GPU)
         if len(time_pools) != len(channels):
             raise ValueError(f"time_pools has {len(time_pools)} entries for {len(channels)} conv blocks")
         chans = [1, *channels]
@@ -56,6 +58,12 @@ class CRNN(nn.Module):
         x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # per-band normalisation of (B, T, F)
         h = self.cnn(x.unsqueeze(1))  # (B, C, T', F')
         h = h.mean(3).transpose(1, 2)  # (B, T', C)
+        if self.rnn_bf16 and h.device.type == "cpu" and torch.is_autocast_enabled("cpu") \
+                and torch.get_autocast_dtype("cpu") == torch.bfloat16:
+            # autocast leaves a CPU GRU in float32; bf16 copies of the weights keep float32 masters
+            weights = {k: v.to(torch.bfloat16) for k, v in self.rnn.named_parameters()}
+            out, _ = functional_call(self.rnn, weights, (h.to(torch.bfloat16),))
+            return out
         out, _ = self.rnn(h.float() if h.dtype == torch.bfloat16 else h)
         return out  # (B, T', 2 * rnn_hidden)
 
