@@ -115,9 +115,15 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/earshot-scale")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--loader-only", action="store_true", help="stage 4 alone, on a work folder kept with --keep")
+    ap.add_argument("--spill-kb", type=int, default=None,
+                    help="manifest stores move to a memory-mapped file past this size (default: the library's 4 MiB)")
     ap.add_argument("--measure", nargs=2, metavar=("MANIFEST", "CACHE"), help=argparse.SUPPRESS)  # one stage-4 run
     a = ap.parse_args()
     work = Path(a.work)
+    if a.spill_kb is not None:
+        from earshot.data.manifest import ClipStore
+
+        ClipStore.SPILL_BYTES = a.spill_kb * 1024
     if a.measure:
         print(json.dumps(loader_epoch(Path(a.measure[0]), Path(a.measure[1]), a.seconds, a.batch, a.workers)))
         return
@@ -160,7 +166,8 @@ def measure_loaders(work: Path, a: argparse.Namespace) -> None:
         parts.append((name, part))
     for name, m in (*parts, ("all", manifest)):
         out = subprocess.run([sys.executable, __file__, "--measure", str(m), str(work / "cache"), "--seconds",
-                              str(a.seconds), "--batch", str(a.batch), "--workers", str(a.workers)],
+                              str(a.seconds), "--batch", str(a.batch), "--workers", str(a.workers),
+                              *(["--spill-kb", str(a.spill_kb)] if a.spill_kb is not None else [])],
                              capture_output=True, text=True, check=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         print(f"4. loader, {name} ({r['clips']} clips): setup {r['setup_s']:.1f} s; epoch {r['epoch_s']:.1f} s = "
