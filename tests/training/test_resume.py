@@ -31,6 +31,8 @@ def run_training(args: list[str], stop_at: int | None = None, how: str = "kill")
         from earshot.cli import main
         from earshot.training import resume
         stop_at, how = {stop_at!r}, {how!r}
+        # as in a terminal: a shell starts background jobs with SIGINT ignored, and earshot leaves that alone
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         if stop_at is not None:
             original = resume.Resumable.on_train_batch_end
             def hook(self, trainer, module, outputs, batch, batch_idx):
