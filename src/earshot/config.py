@@ -152,6 +152,10 @@ class OptimConfig:
 @dataclass
 class TrainerConfig:
     max_epochs: int = 30
+    # > 0: a time budget for the fit (training + validation) in minutes. After each epoch the run plans as
+    # many more as fit in the time left, at most max_epochs in all, and fits the cosine decay to end with
+    # them (training/budget.py). 0: exactly max_epochs.
+    max_minutes: float = 0.0
     monitor: str | None = None  # validation metric for best checkpoint / early stopping (default: the task's)
     patience: int | None = None  # early stopping on the monitored validation metric
     accelerator: str = "auto"

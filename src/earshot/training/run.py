@@ -345,6 +345,10 @@ def build_trainer(cfg: RunConfig, run: Path, task: Task, validate: bool, resumed
         from earshot.training.averaging import EMAWeights
 
         callbacks.insert(0, EMAWeights(cfg.trainer.ema_decay))  # updated before Resumable's step checkpoint
+    if cfg.trainer.max_minutes:
+        from earshot.training.budget import TimeBudget
+
+        callbacks.append(TimeBudget(cfg.trainer.max_minutes, cfg.trainer.max_epochs))
     if cfg.trainer.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.trainer.patience))
     if cfg.optim.schedule == "staged":
@@ -468,10 +472,19 @@ def _resume_config(run: Path) -> tuple[RunConfig, Path, int]:
     if not ckpt.exists():
         raise DataError(ckpt, "no last checkpoint to resume from")
     done = trained_epochs(ckpt)
-    if done >= cfg.trainer.max_epochs and (run / "metrics.json").exists():
-        raise DataError(run, f"this run has finished its {cfg.trainer.max_epochs} epochs: there is nothing to "
-                             "resume (raise trainer.max_epochs in its config.yaml to train it further)")
+    if done >= _planned_epochs(ckpt, cfg.trainer.max_epochs) and (run / "metrics.json").exists():
+        raise DataError(run, f"this run has finished its {done} epochs: there is nothing to resume (raise "
+                             "trainer.max_epochs, or trainer.max_minutes, in its config.yaml to train it further)")
     return cfg, ckpt, done
+
+
+def _planned_epochs(ckpt: Path, max_epochs: int) -> int:
+    """The epochs a run meant to train: ``max_epochs``, or fewer where a time budget planned fewer."""
+    import torch
+
+    state = torch.load(ckpt, map_location="cpu", weights_only=True).get("callbacks", {})
+    planned = next((v.get("planned") for k, v in state.items() if k.startswith("TimeBudget")), None)
+    return max_epochs if planned is None else min(max_epochs, int(planned))
 
 
 def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
@@ -529,9 +542,18 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> Path:
     if is_rank_zero():  # evaluation on one process: the figures are those of a single-process run
         finish(cfg, run, splits, loaders, skipped, validate,
                {"train_seconds": round(time.time() - t0, 1), "fit_seconds": round(time.time() - t_fit, 1),
-                "epochs": trainer.current_epoch if fit else cfg.trainer.max_epochs})
+                "epochs": trainer.current_epoch if fit else done, **_budget_report(trainer)})
     barrier()  # the other ranks wait, so that a next run (the next fold) starts together
     return run
+
+
+def _budget_report(trainer: Any) -> dict[str, Any]:
+    """``trainer.max_minutes``: the budget and how each epoch's plan went, for metrics.json."""
+    from earshot.training.budget import TimeBudget
+
+    tb = next((c for c in trainer.callbacks if isinstance(c, TimeBudget)), None)
+    return {} if tb is None else {"time_budget": {"seconds": tb.budget, "max_epochs": tb.max_epochs,
+                                                  "epochs": tb.history}}
 
 
 def build_data(cfg: RunConfig, skipped: SkipReport) -> tuple[RunConfig, Task, Splits, AudioModel, Windowing, Loaders]:

@@ -15,6 +15,27 @@ from earshot.config import OptimConfig
 log = logging.getLogger("earshot")
 
 
+class StepFactor:
+    """The per-step learning-rate factor of :func:`step_schedule`. A callable object rather than a
+    closure, so that its plan (``total`` steps) can change during training (``trainer.max_minutes``
+    refits it to the epochs that fit the budget) and travels in checkpoints with the scheduler."""
+
+    def __init__(self, schedule: str, warm: int, total: int, per_epoch: int):
+        self.schedule, self.warm, self.total, self.per_epoch = schedule, warm, total, per_epoch
+
+    def plan_epochs(self, epochs: int) -> None:
+        """Decay over ``epochs`` epochs in all (the warm-up is unchanged)."""
+        self.total = max(1, epochs * self.per_epoch)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warm:
+            return (step + 1) / self.warm
+        if self.schedule in ("constant", "staged"):
+            return 1.0
+        t = (step - self.warm) / max(1, self.total - self.warm)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
 def step_schedule(opt: torch.optim.Optimizer, o: OptimConfig, total_steps: int, steps_per_epoch: int
                   ) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up for ``warmup_epochs``, then cosine decay to 0 or a constant rate.
@@ -22,16 +43,7 @@ def step_schedule(opt: torch.optim.Optimizer, o: OptimConfig, total_steps: int, 
     The staged schedule has no warm-up and a constant rate: :class:`StagedLearningRate` changes it.
     """
     warm = 0 if o.schedule == "staged" else int(o.warmup_epochs * steps_per_epoch)
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        if o.schedule in ("constant", "staged"):
-            return 1.0
-        t = (step - warm) / max(1, total_steps - warm)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return torch.optim.lr_scheduler.LambdaLR(opt, StepFactor(o.schedule, warm, total_steps, steps_per_epoch))
 
 
 class StagedLearningRate(Callback):
