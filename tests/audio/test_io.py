@@ -111,3 +111,57 @@ def test_resample_identity_and_length():
     x = np.random.default_rng(0).standard_normal(4410).astype(np.float32)
     assert resample(x, 44100, 44100) is x
     assert len(resample(x, 44100, 16000)) == 1600
+
+
+def _with_extra_chunks(path) -> None:
+    """Insert a LIST chunk of odd length (padded) before the data chunk, as many editors write."""
+    import struct
+
+    raw = path.read_bytes()
+    at = raw.index(b"data")
+    extra = b"LIST" + struct.pack("<I", 5) + b"INFOx" + b"\x00"
+    raw = raw[:at] + extra + raw[at:]
+    raw = raw[:4] + struct.pack("<I", len(raw) - 8) + raw[8:]
+    path.write_bytes(raw)
+
+
+@pytest.mark.parametrize("subtype,fmt,channels", [("PCM_16", "WAV", 1), ("PCM_16", "WAV", 2),
+                                                  ("FLOAT", "WAV", 1), ("PCM_16", "WAVEX", 3),
+                                                  ("FLOAT", "WAVEX", 2), ("PCM_24", "WAV", 1),
+                                                  ("PCM_U8", "WAV", 2), ("DOUBLE", "WAV", 1)])
+def test_wavs_read_directly_equal_libsndfile_exactly(tmp_path, subtype, fmt, channels):
+    from earshot.audio.io import _check_wav_truncation, _decode, _inspect
+
+    rng = np.random.default_rng(3)
+    x = np.clip(rng.normal(0, 0.3, (4001, channels)), -1, 1).astype(np.float32)
+    x[0] = -1.0  # full scale both ways
+    x[1] = 1.0
+    p = tmp_path / "a.wav"
+    sf.write(p, x, 22050, subtype=subtype, format=fmt)
+    _with_extra_chunks(p)
+    ref, sr = sf.read(p, dtype="float32", always_2d=True)
+    direct = _check_wav_truncation(p)
+    assert (direct is not None) == (subtype in ("PCM_16", "FLOAT"))  # others are left to libsndfile
+    got, got_sr = _decode(*_inspect(p))
+    assert got_sr == sr == 22050 and got.dtype == np.float32 and got.shape == (channels, 4001)
+    np.testing.assert_array_equal(got, ref.T)
+    mono, _ = load_audio(p)
+    np.testing.assert_array_equal(mono, ref.mean(axis=1) if channels > 1 else ref[:, 0])
+
+
+def test_a_directly_read_wav_still_reports_truncation_nan_and_zero_length(tmp_path):
+    p = tmp_path / "t.wav"
+    sf.write(p, np.zeros(1000, np.float32), 16000, subtype="PCM_16")
+    p.write_bytes(p.read_bytes()[:-400])
+    with pytest.raises(AudioError, match="truncated WAV"):
+        load_audio(p)
+    q = tmp_path / "nan.wav"
+    y = np.zeros(100, np.float32)
+    y[7] = np.nan
+    sf.write(q, y, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="1 NaN or inf"):
+        load_audio(q)
+    z = tmp_path / "zero.wav"
+    sf.write(z, np.zeros((0, 1), np.float32), 16000, subtype="PCM_16")
+    with pytest.raises(AudioError, match="zero-length"):
+        load_audio(z)

@@ -124,5 +124,10 @@ def test_a_training_run_within_a_budget_stops_annealed_and_reports_its_plan(tiny
     assert 1 <= m["epochs"] < 200 and epochs[-1]["planned"] == m["epochs"] == len(epochs)
     last = epochs[-1]
     assert last["elapsed"] <= 6.0 + 2 * max(e["epoch_seconds"] for e in epochs)  # at most an epoch or so over
+    from earshot.training.run import training_precision
+
+    env = m["environment"]  # what it trained on: auto resolved for this CPU
+    assert env["precision"] == training_precision("auto", "cpu") and env["device"].startswith("cpu (")
+    assert env["torch"] == torch.__version__
     ck = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ck["lr_schedulers"][0]["_last_lr"][0] < 0.15 * cfg.optim.lr  # annealed, not cut off mid-schedule

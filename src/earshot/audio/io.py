@@ -6,7 +6,9 @@ Arrays are float32, shaped ``(C, N)`` for multi-channel and ``(N,)`` once mixed 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,42 +42,79 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
-def _check_wav_truncation(path: Path) -> None:
+@dataclass(frozen=True)
+class WavSamples:
+    """Where a plain WAV's samples lie: 16-bit integer or 32-bit float PCM, interleaved."""
+
+    offset: int
+    frames: int
+    channels: int
+    sample_rate: int
+    dtype: str  # "<i2" or "<f4"
+
+
+def _check_wav_truncation(path: Path, size: int | None = None) -> WavSamples | None:
     """Raise if a RIFF/WAVE header promises more audio bytes than the file holds.
 
-    libsndfile quietly decodes what is there, so a half-copied WAV would otherwise pass.
+    libsndfile quietly decodes what is there, so a half-copied WAV would otherwise pass. Returns where
+    the samples lie when the file is 16-bit integer or 32-bit float PCM (plain or WAVE_FORMAT_EXTENSIBLE),
+    which :func:`_decode` then reads straight into an array; None leaves decoding to libsndfile.
     """
-    size = path.stat().st_size
+    size = path.stat().st_size if size is None else size
     with open(path, "rb") as f:
         head = f.read(12)
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return
-        pos = 12
+            return None
+        pos, fmt = 12, None
         while pos + 8 <= size:
             f.seek(pos)
             chunk = f.read(8)
             if len(chunk) < 8:
-                return
+                return None
             cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"data":
+            if cid == b"fmt " and csize >= 16:
+                body = f.read(min(csize, 40))
+                if len(body) < 16:
+                    return None
+                tag, channels, rate, _, align, bits = struct.unpack("<HHIIHH", body[:16])
+                if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the sub-format's first two bytes
+                    tag = struct.unpack("<H", body[24:26])[0]
+                fmt = (tag, channels, rate, align, bits)
+            elif cid == b"data":
                 have = size - pos - 8
                 if csize != 0xFFFFFFFF and csize > have:
                     raise AudioError(path, f"truncated WAV: header declares {csize} bytes of audio, file holds {have}")
-                return
+                if fmt is None or csize == 0xFFFFFFFF:
+                    return None
+                tag, channels, rate, align, bits = fmt
+                dtype = {(1, 16): "<i2", (3, 32): "<f4"}.get((tag, bits))
+                if dtype is None or channels < 1 or rate < 1 or align != channels * bits // 8:
+                    return None
+                return WavSamples(pos + 8, csize // align, channels, rate, dtype)
             pos += 8 + csize + (csize & 1)
+    return None
 
 
 def _open_checked(path: str | Path) -> Path:
+    return _inspect(path)[0]
+
+
+def _inspect(path: str | Path) -> tuple[Path, WavSamples | None]:
+    """The file, checked to exist and hold something, and where a plain WAV's samples lie (one stat)."""
     p = Path(path)
-    if not p.exists():
-        raise AudioError(p, "file not found")
-    if p.is_dir():
+    try:
+        st = os.stat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        raise AudioError(p, "file not found") from None
+    except OSError as e:
+        raise AudioError(p, f"cannot be read ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise AudioError(p, "is a directory, not an audio file")
-    if p.stat().st_size == 0:
+    if st.st_size == 0:
         raise AudioError(p, "empty file (0 bytes)")
     if p.suffix.lower() == ".wav":
-        _check_wav_truncation(p)
-    return p
+        return p, _check_wav_truncation(p, st.st_size)
+    return p, None
 
 
 def probe_audio(path: str | Path, decode: bool = False) -> AudioInfo:
@@ -106,22 +145,40 @@ def _short(e: Exception) -> str:
     return msg.replace("Error opening", "").strip(" :'") or type(e).__name__
 
 
-def _decode(p: Path) -> tuple[np.ndarray, int]:
-    try:
-        x, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception as e:
-        raise AudioError(p, f"not a readable audio file ({_short(e)})") from None
-    if x.shape[0] == 0:
-        raise AudioError(p, "zero-length audio (no samples)")
-    if not np.isfinite(x).all():
+def _decode(p: Path, wav: WavSamples | None = None) -> tuple[np.ndarray, int]:
+    """``(C, N)`` float32 samples: 16-bit and float WAVs read straight from the file (as libsndfile
+    scales them: integers / 32768, floats as they are), everything else through libsndfile."""
+    if wav is not None:
+        with open(p, "rb") as f:
+            f.seek(wav.offset)
+            raw = np.fromfile(f, dtype=wav.dtype, count=wav.frames * wav.channels)
+        frames = raw.size // wav.channels
+        if frames == 0:
+            raise AudioError(p, "zero-length audio (no samples)")
+        x = raw[: frames * wav.channels].astype(np.float32)
+        if wav.dtype == "<i2":
+            x *= np.float32(1.0 / 32768.0)
+        x = x.reshape(1, frames) if wav.channels == 1 else np.ascontiguousarray(x.reshape(frames, wav.channels).T)
+        sr = wav.sample_rate
+    else:
+        try:
+            x, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        except Exception as e:
+            raise AudioError(p, f"not a readable audio file ({_short(e)})") from None
+        if x.shape[0] == 0:
+            raise AudioError(p, "zero-length audio (no samples)")
+        x = np.ascontiguousarray(x.T)
+    if (wav is None or wav.dtype != "<i2") and not np.isfinite(x).all():  # integers are always finite
         bad = int((~np.isfinite(x)).sum())
         raise AudioError(p, f"holds {bad} NaN or inf samples")
-    return np.ascontiguousarray(x.T), int(sr)  # (C, N)
+    return x, int(sr)  # (C, N)
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:
     """Average channels: ``(C, N)`` or ``(N,)`` -> ``(N,)``."""
-    return x if x.ndim == 1 else x.mean(axis=0)
+    if x.ndim == 1:
+        return x
+    return x[0] if x.shape[0] == 1 else x.mean(axis=0)
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -140,8 +197,8 @@ def load_audio(
 
     Returns ``(samples, sample_rate)`` with samples ``(N,)`` if ``mono`` else ``(C, N)``.
     """
-    p = _open_checked(path)
-    x, sr = _decode(p)
+    p, wav = _inspect(path)
+    x, sr = _decode(p, wav)
     if mono:
         x = to_mono(x)
     if sample_rate is not None and sample_rate != sr:

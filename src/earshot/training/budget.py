@@ -4,11 +4,11 @@ schedule fitted to them.
 Machines of the same kind differ by 2x in speed from one day to the next, and an AVX2 CPU without
 bf16 trains the office SED recipe about 2x slower again than one with AMX (benchmarks/RESULTS.md). A
 fixed number of epochs then either overruns a wall-clock budget or leaves part of it unused. With a
-budget, after every epoch (validation included) the remaining time is divided by that epoch's
-duration: the run plans that many more epochs, capped by ``trainer.max_epochs``, and the cosine
-decay is stretched or shortened to end with the last of them, so the run finishes annealed rather
-than cut off in mid-schedule. The first plan comes after the first epoch, which ends in the
-warm-up of the default schedules (``optim.warmup_epochs: 1``).
+budget, after every epoch (validation included) the time left is divided by the mean duration of
+the epochs so far (the first left out once there are others): the run plans that many more epochs,
+capped by ``trainer.max_epochs``, and the cosine decay is stretched or shortened to end with the
+last of them, so the run finishes annealed rather than cut off in mid-schedule. The first plan comes
+after the first epoch, which ends in the warm-up of the default schedules (``optim.warmup_epochs: 1``).
 
 The budget covers the fit (training and validation); the data set-up before it and the test
 evaluation after it come on top. An interrupted run resumes with the time it had left.
@@ -56,9 +56,13 @@ class TimeBudget(Callback):
         took, self.elapsed = now - self._epoch_start, now - self._start
         done = trainer.current_epoch + 1
         left = self.budget - self.elapsed
-        planned = min(self.max_epochs, done + max(0, math.floor(left / max(took, 1e-6))))
-        self.history.append({"epoch": done, "epoch_seconds": round(took, 1), "elapsed": round(self.elapsed, 1),
-                             "planned": planned})
+        self.history.append({"epoch": done, "epoch_seconds": round(took, 1), "elapsed": round(self.elapsed, 1)})
+        # an epoch's expected length: the mean of those after the first (which also starts the loader's
+        # workers and fills its caches); the last one alone made the plan flicker by an epoch
+        times = [h["epoch_seconds"] for h in self.history]
+        est = sum(times[1:]) / (len(times) - 1) if len(times) > 1 else times[0]
+        planned = min(self.max_epochs, done + max(0, math.floor(left / max(est, 1e-6))))
+        self.history[-1]["planned"] = planned
         if planned != self.planned:
             log.info("time budget: epoch %d took %.0f s, %.0f s of %.0f left: %d epochs in all", done, took,
                      max(0.0, left), self.budget, planned)
