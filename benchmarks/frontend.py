@@ -96,7 +96,8 @@ def main() -> None:
         print(f"earshot path: torch ops on {torch.cuda.get_device_name(device)}, host-to-device copy included")
     else:
         print(f"earshot path: {'native kernels (' + str(lib._name) + ') around torch.fft.rfft' if lib else 'torch ops'}"
-              " (EARSHOT_NATIVE=0 forces the torch ops)")
+              f" on this CPU ({torch.backends.cpu.get_cpu_capability()}; EARSHOT_NATIVE=0 forces the torch ops, "
+              "EARSHOT_NATIVE=1 the kernels)")
     print(f"batch: {a.batch} clips x {a.seconds:g} s, {a.rounds} rounds of alternating 5-call blocks; ratio = median per-round ratio")
     print(f"{'setting':28s} {'max |diff| dB':>13s} {'earshot clips/s':>16s} {'librosa clips/s':>16s} {'ratio':>6s}")
     rng = np.random.default_rng(0)

@@ -146,12 +146,19 @@ def main() -> None:
           f"threads {torch.get_num_threads()}{gpu}")
     if device.type == "cuda":  # PyTorch's defaults: cuDNN convolutions may use TF32, plain matmuls may not
         print(f"TF32: convolutions {torch.backends.cudnn.allow_tf32}, matmuls {torch.backends.cuda.matmul.allow_tf32}")
-    peak = {"fp32": peak_flops(torch.float32, device), "bf16": peak_flops(torch.bfloat16, device)}
+    # a CPU without native bf16 (AVX2 only) emulates it, one thread, minutes per matmul: not a mode to offer
+    native_bf16 = device.type == "cuda" or bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    peak = {"fp32": peak_flops(torch.float32, device),
+            "bf16": peak_flops(torch.bfloat16, device) if native_bf16 else float("nan")}
+    if not native_bf16:
+        print(f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bf16: bf16 modes skipped, and "
+              "training's precision=auto is float32 here")
     n = 8192 if device.type == "cuda" else 2048
     if device.type == "cuda":  # PyTorch's defaults: cuDNN convolutions may use TF32, plain matmuls may not
         print(f"TF32: convolutions {torch.backends.cudnn.allow_tf32}, matmuls {torch.backends.cuda.matmul.allow_tf32}")
     print(f"matmul {n}^2: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s")
     modes = ["fp32", "bf16", "channels_last", "bf16+channels_last"] + (["compile"] if a.compile else [])
+    modes = [m for m in modes if native_bf16 or not m.startswith("bf16")]
     print(f"| model | mode | clips/s ({a.seconds:g} s clips, batch {a.batch}) | vs fp32 | GFLOP per step | "
           "achieved GFLOP/s | of peak |")
     print("|---|---|---|---|---|---|---|")

@@ -12,7 +12,8 @@ from earshot.features.frontends import LogMel, LogMelConfig
 
 
 @pytest.fixture
-def kernels():
+def kernels(monkeypatch):
+    monkeypatch.setenv("EARSHOT_NATIVE", "1")  # tested on every CPU, not only where they are the default
     native.load.cache_clear()
     lib = native.load()
     if lib is None:
@@ -120,7 +121,26 @@ def test_disabled_or_unbuildable_means_the_torch_path(tmp_path, monkeypatch, cap
     native.load.cache_clear()
 
 
-def test_built_once_per_source_compiler_and_cpu(tmp_path):
+def test_by_default_the_kernels_run_only_where_they_were_measured_faster(monkeypatch):
+    real = native.faster_here
+    monkeypatch.delenv("EARSHOT_NATIVE", raising=False)
+    native.load.cache_clear()
+    monkeypatch.setattr(native, "faster_here", lambda: False)
+    assert native.load() is None
+    native.load.cache_clear()
+    monkeypatch.setenv("EARSHOT_NATIVE", "1")  # forced on, on any CPU
+    forced = native.load()
+    native.load.cache_clear()
+    monkeypatch.setenv("EARSHOT_NATIVE", "auto")
+    monkeypatch.setattr(native, "faster_here", lambda: True)
+    assert (native.load() is None) == (forced is None)  # where faster, auto builds them (given a compiler)
+    native.load.cache_clear()
+    assert real() == torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
+
+def test_built_once_per_source_compiler_and_cpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("EARSHOT_NATIVE", "1")
+    native.load.cache_clear()
     if native.load() is None:
         pytest.skip("no C compiler here")
     first = native._build(tmp_path)

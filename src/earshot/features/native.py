@@ -10,7 +10,9 @@ The library is built once per machine with the system C compiler (``$CC``, else 
 ``-O3 -march=native -fopenmp``, into ``<cache>/native/`` (``$EARSHOT_CACHE`` or the user cache), named by a
 hash of the source, the compiler and the CPU's flags, so a cache shared by different machines never
 loads a build for another CPU. Without a compiler, or with ``EARSHOT_NATIVE=0``, ``load`` returns
-``None`` and ``LogMel`` uses its torch ops: the kernels are a speed-up, never a requirement.
+``None`` and ``LogMel`` uses its torch ops: the kernels are a speed-up, never a requirement. By
+default (``EARSHOT_NATIVE`` unset or ``auto``) they are used only on AVX-512 CPUs, where they were
+measured faster; ``EARSHOT_NATIVE=1`` uses them on any CPU.
 ``LogMel`` calls them only where autograd is off; training steps keep the torch ops.
 """
 
@@ -78,11 +80,23 @@ def _build(folder: Path) -> Path:
     return lib
 
 
+def faster_here() -> bool:
+    """Whether the kernels beat the torch ops on this CPU: on AVX-512 CPUs they ran the front-end
+    1.7-2.2x faster (benchmarks/frontend.py, an Intel Xeon); on an AVX2-only AMD EPYC, 0.53x, slower
+    than MKL's dense mel matmul there (benchmarks/RESULTS.md, 2026-11-23 13:30)."""
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
+
 @functools.lru_cache(maxsize=None)
 def load() -> ctypes.CDLL | None:
     """The compiled kernels, or ``None`` (``EARSHOT_NATIVE=0``, no compiler, a failed build: the
     reason is logged once)."""
-    if os.environ.get("EARSHOT_NATIVE", "1") == "0":
+    choice = os.environ.get("EARSHOT_NATIVE", "auto")
+    if choice == "0":
+        return None
+    if choice != "1" and not faster_here():
+        log.info("log-mel front-end: torch ops, the faster path on this CPU (%s; EARSHOT_NATIVE=1 forces the "
+                 "native kernels)", torch.backends.cpu.get_cpu_capability())
         return None
     try:
         from earshot.paths import cache_dir
