@@ -51,8 +51,13 @@ def test_onnx_backend_predicts_like_pytorch_without_importing_torch(trained_run,
     for backend in ("torch", "onnx"):  # the CLI: same labels either way (float32 both)
         assert main(["predict", str(ckpt if backend == "torch" else model), *map(str, files), "--format", "json",
                      "--backend", backend, "--precision", "fp32"]) == 0
-        tops.append([[t["label"] for t in r["top"]] for r in json.loads(capsys.readouterr().out)])
-    assert tops[0] == tops[1]
+        tops.append([{t["label"]: t["score"] for t in r["top"]} for r in json.loads(capsys.readouterr().out)])
+    for a, b in zip(*tops):  # the same best label; the rest may swap only where two scores tie within 1e-4
+        assert next(iter(a)) == next(iter(b))
+        for label in a.keys() & b.keys():
+            assert abs(a[label] - b[label]) <= 1e-4
+        if a.keys() != b.keys():  # a label in one top-3 only: at the cut, tied with the other's third
+            assert abs(min(a.values()) - min(b.values())) <= 1e-4
     ref = [Predictor.load(ckpt, precision="fp32").predict(f).probs for f in files]  # parity is against float32
     script = ("import sys, json; from earshot.inference.onnx_backend import OnnxPredictor; "
               f"p = OnnxPredictor({str(model)!r}); "

@@ -88,7 +88,8 @@ def _check_wav_truncation(path: Path, size: int | None = None) -> WavSamples | N
                     return None
                 tag, channels, rate, align, bits = fmt
                 dtype = {(1, 16): "<i2", (3, 32): "<f4"}.get((tag, bits))
-                if dtype is None or channels < 1 or rate < 1 or align != channels * bits // 8:
+                # other rates (0, 4 GHz in a corrupt header) and layouts: libsndfile judges them
+                if dtype is None or channels < 1 or not 1 <= rate <= 768_000 or align != channels * bits // 8:
                     return None
                 return WavSamples(pos + 8, csize // align, channels, rate, dtype)
             pos += 8 + csize + (csize & 1)
