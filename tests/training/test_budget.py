@@ -31,6 +31,20 @@ def fake_trainer(per_epoch: int, max_epochs: int) -> SimpleNamespace:
                            lr_scheduler_configs=[SimpleNamespace(scheduler=sched)])
 
 
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(budget_mod.time, "monotonic", c)
+    return c
+
+
+def started(minutes: float, per_epoch: int, max_epochs: int) -> tuple[TimeBudget, SimpleNamespace]:
+    """A budget whose fit has just started, and its trainer."""
+    trainer, tb = fake_trainer(per_epoch, max_epochs), TimeBudget(minutes, max_epochs)
+    tb.on_train_start(trainer, None)
+    return tb, trainer
+
+
 def run_epochs(tb: TimeBudget, trainer: SimpleNamespace, clock: Clock, seconds: list[float]) -> None:
     for s in seconds:
         trainer.current_epoch = len(tb.history)
@@ -39,12 +53,8 @@ def run_epochs(tb: TimeBudget, trainer: SimpleNamespace, clock: Clock, seconds: 
         tb.on_train_epoch_end(trainer, None)
 
 
-def test_the_plan_fills_the_budget_and_stops_when_it_is_spent(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(budget_mod.time, "monotonic", clock)
-    trainer = fake_trainer(per_epoch=10, max_epochs=100)
-    tb = TimeBudget(minutes=1.0, max_epochs=100)
-    tb.on_train_start(trainer, None)
+def test_the_plan_fills_the_budget_and_stops_when_it_is_spent(clock):
+    tb, trainer = started(minutes=1.0, per_epoch=10, max_epochs=100)
     run_epochs(tb, trainer, clock, [12.0])  # a slow first epoch: 48 s left, 4 more of 12 s
     assert tb.planned == 5 and trainer.fit_loop.max_epochs == 5 and not trainer.should_stop
     factor = trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0]
@@ -55,27 +65,17 @@ def test_the_plan_fills_the_budget_and_stops_when_it_is_spent(monkeypatch):
     assert tb.elapsed == pytest.approx(60.0)
 
 
-def test_the_plan_never_passes_max_epochs_and_a_budget_of_one_epoch_stops_after_it(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(budget_mod.time, "monotonic", clock)
-    trainer = fake_trainer(per_epoch=4, max_epochs=3)
-    tb = TimeBudget(minutes=10.0, max_epochs=3)
-    tb.on_train_start(trainer, None)
+def test_the_plan_never_passes_max_epochs_and_a_budget_of_one_epoch_stops_after_it(clock):
+    tb, trainer = started(minutes=10.0, per_epoch=4, max_epochs=3)
     run_epochs(tb, trainer, clock, [1.0])
     assert tb.planned == 3 and trainer.fit_loop.max_epochs == 3
-    short = TimeBudget(minutes=0.1, max_epochs=30)  # 6 s, and the first epoch takes 10
-    trainer = fake_trainer(per_epoch=4, max_epochs=30)
-    short.on_train_start(trainer, None)
+    short, trainer = started(minutes=0.1, per_epoch=4, max_epochs=30)  # 6 s, and the first epoch takes 10
     run_epochs(short, trainer, clock, [10.0])
     assert short.planned == 1 and trainer.should_stop
 
 
-def test_a_resumed_budget_keeps_its_plan_and_the_time_already_spent(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(budget_mod.time, "monotonic", clock)
-    trainer = fake_trainer(per_epoch=10, max_epochs=100)
-    tb = TimeBudget(minutes=1.0, max_epochs=100)
-    tb.on_train_start(trainer, None)
+def test_a_resumed_budget_keeps_its_plan_and_the_time_already_spent(clock):
+    tb, trainer = started(minutes=1.0, per_epoch=10, max_epochs=100)
     run_epochs(tb, trainer, clock, [10.0, 10.0])
     clock.now += 3.0  # a mid-epoch checkpoint 3 s into the third epoch
     state = tb.state_dict()

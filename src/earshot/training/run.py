@@ -455,12 +455,12 @@ def _baseline_beside(cfg: RunConfig, task: Task, splits: Splits, loaders: Loader
     return {"baseline": {k: base[k] for k in keep if k in base}}
 
 
-def trained_epochs(ckpt: Path) -> int:
-    """How many epochs a Lightning checkpoint has finished training."""
+def trained_epochs(ckpt: Path | dict[str, Any]) -> int:
+    """How many epochs a Lightning checkpoint (a file, or one loaded) has finished training."""
     import torch
 
-    return int(torch.load(ckpt, map_location="cpu", weights_only=True)["loops"]["fit_loop"]["epoch_progress"]
-               ["current"]["processed"])
+    state = ckpt if isinstance(ckpt, dict) else torch.load(ckpt, map_location="cpu", weights_only=True)
+    return int(state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
 
 
 def _resume_config(run: Path) -> tuple[RunConfig, Path, int]:
@@ -471,19 +471,18 @@ def _resume_config(run: Path) -> tuple[RunConfig, Path, int]:
     ckpt = run / "checkpoints" / "last.ckpt"
     if not ckpt.exists():
         raise DataError(ckpt, "no last checkpoint to resume from")
-    done = trained_epochs(ckpt)
-    if done >= _planned_epochs(ckpt, cfg.trainer.max_epochs) and (run / "metrics.json").exists():
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    done = trained_epochs(state)
+    if done >= _planned_epochs(state, cfg.trainer.max_epochs) and (run / "metrics.json").exists():
         raise DataError(run, f"this run has finished its {done} epochs: there is nothing to resume (raise "
                              "trainer.max_epochs, or trainer.max_minutes, in its config.yaml to train it further)")
     return cfg, ckpt, done
 
 
-def _planned_epochs(ckpt: Path, max_epochs: int) -> int:
+def _planned_epochs(state: dict[str, Any], max_epochs: int) -> int:
     """The epochs a run meant to train: ``max_epochs``, or fewer where a time budget planned fewer."""
-    import torch
-
-    state = torch.load(ckpt, map_location="cpu", weights_only=True).get("callbacks", {})
-    planned = next((v.get("planned") for k, v in state.items() if k.startswith("TimeBudget")), None)
+    callbacks = state.get("callbacks", {})
+    planned = next((v.get("planned") for k, v in callbacks.items() if k.startswith("TimeBudget")), None)
     return max_epochs if planned is None else min(max_epochs, int(planned))
 
 
