@@ -8,6 +8,10 @@ from earshot.models.heads import ClipHead, FramePoolHead
 # SampleCNN variants share one class; one of them stands for all in the slow learning test.
 # panns_cnn14 is panns_cnn10's class with two more blocks (80 M parameters); vggish (72 M) is slow.
 BIG = ["panns_cnn14", "vggish"]
+# Depthwise convolutions with batch norm over 6 clips: at 3e-3 Adam swings the PANNs MobileNets' loss between
+# 0 and 5 from step to step, so whether the last step is low depends on the CPU's kernels (it failed on a Zen 5).
+# They were published trained at 1e-3, and at 1e-3 they fall steadily on every seed tried.
+LR = {"panns_cnn14": 1e-4, "vggish": 1e-4, "panns_mobilenetv1": 1e-3, "panns_mobilenetv2": 1e-3}
 LEARNERS = [n for n in list_models() if not n.startswith("samplecnn") and n not in BIG] + ["samplecnn_basic"] + \
     [pytest.param(n, marks=pytest.mark.slow) for n in BIG]
 
@@ -46,7 +50,7 @@ def test_every_model_learns_a_batch(name):
     m = create_model(name, n_classes=3, frontend=fe)
     x = torch.randn(6, 4000)
     y = torch.tensor([0, 1, 2, 0, 1, 2])
-    opt = torch.optim.Adam(m.parameters(), 1e-4 if name in BIG else 3e-3)  # 70-80 M parameters: gently
+    opt = torch.optim.Adam(m.parameters(), LR.get(name, 3e-3))  # 70-80 M parameters: gently
     losses = []
     for _ in range(30 if name in BIG else 15):
         loss = torch.nn.functional.cross_entropy(m(x)["clip_logits"], y)
