@@ -25,3 +25,47 @@ def test_the_gru_follows_cpu_autocast_to_bf16_by_default_and_trains_float32_weig
     g = fast.rnn.weight_hh_l0.grad
     assert fast.rnn.weight_hh_l0.dtype == torch.float32 and g is not None and g.dtype == torch.float32
     assert g.abs().sum() > 0
+
+
+def test_training_runs_each_glu_half_as_its_own_conv_and_bn_with_the_same_outputs_and_statistics():
+    from earshot.models.crnn import ConvGLU
+
+    torch.manual_seed(0)
+    block = ConvGLU(3, 4, (2, 2), dropout=0.0).train()
+    x = torch.randn(5, 3, 12, 8)
+    ref_bn = torch.nn.BatchNorm2d(8).train()
+    ref_bn.load_state_dict(block.bn.state_dict())
+    a, g = ref_bn(block.conv(x)).chunk(2, dim=1)
+    ref = torch.nn.functional.avg_pool2d(a * g.sigmoid(), (2, 2))
+    out = block(x)
+    assert torch.allclose(out, ref, atol=1e-6)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):  # updated through the halves' views
+        assert torch.allclose(getattr(block.bn, name).float(), getattr(ref_bn, name).float()), name
+    out.square().sum().backward()
+    assert block.conv.weight.grad is not None and block.bn.weight.grad.abs().sum() > 0
+    block.eval()  # inference takes the one-conv path that fold_batchnorm and the ONNX export see
+    ref_bn.eval()
+    with torch.no_grad():
+        a, g = ref_bn(block.conv(x)).chunk(2, dim=1)
+        assert torch.allclose(block(x), torch.nn.functional.avg_pool2d(a * g.sigmoid(), (2, 2)), atol=1e-6)
+
+
+def test_fast_dropout_keeps_the_configured_fraction_scales_the_rest_and_follows_the_seed():
+    from earshot.models.crnn import fast_dropout
+
+    x = torch.ones(400, 1000)
+    torch.manual_seed(1)
+    y = fast_dropout(x, 0.2, True)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.8) < 0.003
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1.25))
+    assert abs(y.mean().item() - 1.0) < 0.005  # inverted dropout keeps the expectation
+    torch.manual_seed(1)
+    assert torch.equal(fast_dropout(x, 0.2, True), y)
+    assert torch.equal(fast_dropout(x, 0.2, False), x) and torch.equal(fast_dropout(x, 0.0, True), x)
+    xb = torch.randn(4, 3, 5, 6, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    yb = fast_dropout(xb, 0.5, True)
+    assert yb.dtype == torch.bfloat16 and yb.is_contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    fast_dropout(x, 0.2, True).sum().backward()
+    assert set(x.grad.unique().tolist()) <= {0.0, 1.25}
