@@ -51,12 +51,13 @@ class ConvGLU(nn.Module):
         parameters, statistics and outputs as the one conv). Each half is then dense; halves of one
         channels_last tensor are strided, and the GLU and BN over them ran at half speed: 1.3x for the
         first block's step on a 2-core Xeon (benchmarks/RESULTS.md, 2026-12-06)."""
-        bn, c = self.bn, self.conv.out_channels // 2
+        bn, conv = self.bn, self.conv
+        c = conv.out_channels // 2
         bn.num_batches_tracked.add_(1)
         momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
         out = []
         for s in (slice(0, c), slice(c, 2 * c)):  # the running statistics are updated through the views
-            h = F.conv2d(x, self.conv.weight[s], padding=1)
+            h = F.conv2d(x, conv.weight[s], None, conv.stride, conv.padding, conv.dilation, conv.groups)
             out.append(F.batch_norm(h, bn.running_mean[s], bn.running_var[s], bn.weight[s], bn.bias[s],
                                     True, momentum, bn.eps))
         return out[0], out[1]
