@@ -152,3 +152,18 @@ def test_stitching_one_event_across_two_windows():
     np.testing.assert_allclose(full, truth)
     ev = decode_events(full, hop, ["x"], DecodeParams.default(1, 0.5, 0.0))
     assert len(ev) == 1 and ev[0][0] == pytest.approx(8.0) and ev[0][1] == pytest.approx(12.0)
+
+
+def test_stitching_window_that_starts_between_grid_frames():
+    """A window starting at 2.5 frames: its frames are interpolated onto the clip's grid, not shifted by
+    half a frame. A ramp, linear in time, comes back exactly from two windows of it."""
+    hop, sr = 0.1, 100  # 10 samples a frame
+    ramp = lambda t: np.stack([t, 2 * t], 1)  # noqa: E731  (T, 2) frames whose value is their time
+    first = ramp(np.arange(10) * hop)  # a window at 0
+    second = ramp(0.25 + np.arange(10) * hop)  # a window at sample 25 = frame 2.5
+    full = stitch_frames([first, second], [0, 25], sr, hop, 125)
+    np.testing.assert_allclose(full[:12], ramp(np.arange(12) * hop))
+    assert full.shape == (13, 2)  # 1.25 s in 0.1 s frames; the partial last one repeats the one before
+    np.testing.assert_allclose(full[12], full[11])
+    # A start on the grid takes the frames as they are.
+    np.testing.assert_allclose(stitch_frames([first], [0], sr, hop, 100), first)

@@ -24,18 +24,26 @@ def window_starts(n: int, win: int, hop: int) -> list[int]:
 
 def stitch_frames(frames: Sequence[np.ndarray], starts: Sequence[int], sample_rate: int, frame_hop: float,
                   n_samples: int) -> np.ndarray:
-    """One clip's frame probabilities ``(T, C)`` from its windows' ``(T', C)`` frames: each window's
-    frames are placed at its start time and overlapping frames are averaged; frames past the end of
-    the clip (window padding) are dropped."""
+    """One clip's frame probabilities ``(T, C)`` from its windows' ``(T', C)`` frames, on the clip's grid
+    of one frame every ``frame_hop`` seconds from 0: each window's frames are placed at its start time,
+    linearly interpolated onto the grid where that start falls between two grid frames (a 5 s hop is
+    78.125 frames of 64 ms), and overlapping frames are averaged; frames past the end of the clip
+    (window padding) are dropped."""
     n_total = max(1, int(math.ceil(n_samples / sample_rate / frame_hop - 1e-6)))
     c = frames[0].shape[1]
     acc = np.zeros((n_total, c), np.float64)
     count = np.zeros(n_total, np.float64)
     for f, s in zip(frames, starts):
-        i0 = int(round(s / sample_rate / frame_hop))
-        n = max(0, min(len(f), n_total - i0))
-        acc[i0 : i0 + n] += f[:n]
-        count[i0 : i0 + n] += 1
+        pos = s / sample_rate / frame_hop  # the grid position of the window's first frame
+        j0 = max(0, int(math.ceil(pos - 1e-6)))
+        j1 = min(n_total, int(math.floor(pos + len(f) - 1 + 1e-6)) + 1)
+        if j1 <= j0:
+            continue
+        u = np.arange(j0, j1) - pos  # each grid frame's position within the window
+        k = np.clip(np.floor(u + 1e-6).astype(np.int64), 0, len(f) - 1)
+        w = np.clip(u - k, 0.0, 1.0)[:, None]
+        acc[j0:j1] += (1.0 - w) * f[k] + w * f[np.minimum(k + 1, len(f) - 1)]
+        count[j0:j1] += 1
     out = acc / np.maximum(count, 1)[:, None]
     covered = np.flatnonzero(count > 0)
     if len(covered) and covered[-1] < n_total - 1:  # the clip's last partial frame: repeat the one before
