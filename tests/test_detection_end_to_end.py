@@ -54,6 +54,36 @@ def test_detect_cli_long_file_and_json(sed_run, scenes, tmp_path, capsys):
     assert data[0]["events"] and "confidence" in data[0]["events"][0]
 
 
+def test_evaluate_with_a_shorter_hop_between_windows(sed_run, scenes, tmp_path, capsys):
+    """``earshot evaluate --hop``: a 24 s clip read in 3 s windows every 1 s instead of the checkpoint's
+    hop averages three windows a frame; the timeline keeps its length and the report its keys."""
+    from dataclasses import replace
+
+    import soundfile as sf
+
+    from earshot.data.manifest import Event
+    from earshot.errors import ConfigError
+    from earshot.inference.predictor import Predictor
+
+    test = [c for c in read_manifest(scenes) if c.split == "test"]
+    f = write_wav(tmp_path / "long.wav", np.concatenate([sf.read(c.path)[0] for c in test]).astype(np.float32))
+    events = [Event(e.onset + 3.0 * i, e.offset + 3.0 * i, e.label) for i, c in enumerate(test) for e in c.events]
+    clip = replace(test[0], id="long", path=str(f), duration=24.0, events=events,
+                   labels=sorted({e.label for e in events}))
+    m = write_manifest(tmp_path / "long.jsonl", [clip])
+    ckpt = sed_run / "checkpoints/best.ckpt"
+    pred = Predictor.load(ckpt)
+    _, [default], _ = pred.clip_outputs([clip])
+    pred.set_hop(1.0)
+    _, [dense], _ = pred.clip_outputs([clip])
+    assert dense.shape == default.shape and not np.allclose(dense, default)
+    with pytest.raises(ConfigError, match="positive"):
+        pred.set_hop(0.0)
+    assert main(["evaluate", str(ckpt), str(m), "--hop", "1", "--out", str(tmp_path / "ev")]) == 0
+    rep = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert rep["n_clips"] == 1 and 0.0 <= rep["event_f1_macro"] <= 1.0
+
+
 def test_verbs_are_named_on_misuse(sed_run, tmp_path, capsys):
     f = write_wav(tmp_path / "x.wav", tone(SR, 1.0))
     assert main(["predict", str(sed_run / "checkpoints/best.ckpt"), str(f)]) == 2

@@ -76,7 +76,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
     out = Path(a.out) if a.out else Path(a.checkpoint).resolve().parent.parent / f"eval-{Path(a.manifest).stem}"
     rep = evaluate_checkpoint(a.checkpoint, a.manifest, a.split, out, a.device, a.precision,
-                              a.allow_outside_root)
+                              a.allow_outside_root, a.hop)
     _print(evaluation_lines(rep, a.checkpoint, a.manifest, a.split))
     return 0
 
@@ -521,6 +521,8 @@ def _add_evaluate_command(sub: Any) -> None:
     e.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 (default: figures that do not depend on the machine), bf16, or auto")
     e.add_argument("--allow-outside-root", action="store_true", help=OUTSIDE_ROOT_HELP)
+    e.add_argument("--hop", type=float, metavar="SECONDS",
+                   help="seconds between the windows of clips longer than one window (default: the checkpoint's)")
     e.set_defaults(fn=cmd_evaluate)
 
 

@@ -30,10 +30,15 @@ def write_evaluation(report: dict[str, Any], out_dir: str | Path, task: Task, pr
 
 def evaluate_checkpoint(checkpoint: str | Path, manifest: str | Path, split: str | None = None,
                         out_dir: str | Path | None = None, device: str | None = None,
-                        precision: str = "fp32", allow_outside_root: bool = False) -> dict[str, Any]:
+                        precision: str = "fp32", allow_outside_root: bool = False,
+                        hop_seconds: float | None = None) -> dict[str, Any]:
     """Metrics of ``checkpoint`` on the clips of ``manifest`` (one split, or all), written to ``out_dir``.
-    Evaluation runs in float32 by default, so reported figures do not depend on the machine."""
+    Evaluation runs in float32 by default, so reported figures do not depend on the machine.
+    ``hop_seconds`` overrides the checkpoint's seconds between the windows of a clip longer than one
+    window: a shorter hop averages more windows for every frame (and costs as many more)."""
     pred = Predictor.load(checkpoint, device, precision)
+    if hop_seconds is not None:
+        pred.set_hop(hop_seconds)
     skipped = SkipReport()
     clips = select(read_manifest(manifest, allow_outside_root=allow_outside_root, skipped=skipped), split)
     if not clips:
