@@ -15,7 +15,7 @@ from earshot.checkpoint import load_checkpoint
 from earshot.data.loading import AudioReader, WindowDataset, check_clips, collate_windows
 from earshot.data.manifest import Clip, SkipReport
 from earshot.data.windows import pool_windows, stitch_clips
-from earshot.errors import ConfigError, DataError, EarshotError
+from earshot.errors import DataError, EarshotError
 from earshot.inference.results import Detection, Prediction, WindowScores
 from earshot.inference.windowed import WindowedInference
 from earshot.tasks import Task
@@ -51,13 +51,6 @@ class Predictor(WindowedInference):
     def load(cls, path: str | Path, device: str | None = None, precision: str = "auto") -> "Predictor":
         ck = load_checkpoint(path)
         return cls(ck.model, ck.task, ck.meta, device, precision=precision, fold_batchnorm=True)
-
-    def set_hop(self, seconds: float) -> None:
-        """Seconds between the windows of a clip longer than one window, in place of the checkpoint's."""
-        if not seconds > 0:
-            raise ConfigError(f"the window hop must be positive seconds, got {seconds}")
-        self.hop = max(1, int(round(seconds * self.sample_rate)))
-        self.meta = {**self.meta, "inference": {**self.meta["inference"], "hop_seconds": seconds}}
 
     @property
     def frame_hop(self) -> float:

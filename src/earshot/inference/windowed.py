@@ -86,6 +86,10 @@ class WindowedInference:
         return self.task.labels
 
     # --- windows ----------------------------------------------------------------------------------
+    def set_hop(self, seconds: float) -> None:
+        """Seconds between the windows of a clip longer than one window, in place of the checkpoint's."""
+        self.hop = self._window_size(None, seconds)[1]
+
     def _window_size(self, window: float | None, hop: float | None) -> tuple[int, int]:
         win = self.win if window is None else int(round(window * self.sample_rate))
         step = (self.hop if window is None else win) if hop is None else int(round(hop * self.sample_rate))
