@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -102,3 +104,55 @@ def test_convolution_spectrum_matches_the_fft_path(config):
         a, b = fft(x), conv(x)
         assert a.shape == b.shape
         assert (a - b).abs().max().item() < 2e-3
+
+
+def _pcen_reference(mel_power: np.ndarray, cfg: LogMelConfig) -> np.ndarray:
+    """PCEN by its recursion, frame by frame, in float64: ``(T, F)`` mel power -> ``(T, F)``."""
+    t = cfg.pcen_time_constant * cfg.sample_rate / cfg.hop_length
+    s = (np.sqrt(1 + 4 * t**2) - 1) / (2 * t**2)
+    e = mel_power.astype(np.float64) * cfg.pcen_gain
+    m = np.empty_like(e)
+    prev = e[0]  # the smoother starts in its steady state for the first frame
+    for i in range(len(e)):
+        prev = m[i] = (1 - s) * prev + s * e[i]
+    return (e / (m + 1e-6) ** cfg.pcen_alpha + cfg.pcen_delta) ** cfg.pcen_r - cfg.pcen_delta**cfg.pcen_r
+
+
+def test_pcen_follows_its_recursion_through_a_level_step():
+    """A noise 20 dB quieter for its first half, then louder: PCEN equals the frame-by-frame recursion
+    (with the smoother's impulse response cut at 1e-4), and its adaptive gain brings the loud half back
+    near the quiet half's level within a second, where the dB differ by 20."""
+    cfg = LogMelConfig(sample_rate=16000, n_fft=1024, hop_length=256, n_mels=32, fmin=20.0, log="pcen")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(16000 * 6) * np.r_[np.full(48000, 0.01), np.full(48000, 0.1)]
+    x = torch.from_numpy(x.astype(np.float32))[None]
+    ours = LogMel(cfg)(x)[0].numpy()
+    db = LogMel(replace(cfg, log="db"))(x)[0].numpy()
+    ref = _pcen_reference(10.0 ** (db / 10.0), cfg)
+    assert ours.shape == db.shape
+    assert np.abs(ours - ref).max() < 1e-3 * np.abs(ref).max()
+    quiet, loud = ours[60:180].mean(), ours[-60:].mean()  # settled, 1 s after the step
+    assert abs(loud - quiet) < 0.1 * quiet
+    assert ours[188:195].mean() > 3 * quiet  # the onset of the louder noise stands out
+
+
+def test_pcen_matches_librosa_started_in_steady_state():
+    librosa = pytest.importorskip("librosa")
+    scipy_signal = pytest.importorskip("scipy.signal")
+    cfg = LogMelConfig(sample_rate=16000, n_fft=512, hop_length=160, n_mels=40, log="pcen", pcen_time_constant=0.2)
+    x = np.random.default_rng(1).standard_normal(24000).astype(np.float32) * 0.1
+    ours = LogMel(cfg)(torch.from_numpy(x)[None])[0].numpy()
+    mel = librosa.feature.melspectrogram(y=x, sr=16000, n_fft=512, hop_length=160, n_mels=40).astype(np.float64)
+    mel *= cfg.pcen_gain
+    t = 0.2 * 16000 / 160
+    b = (np.sqrt(1 + 4 * t**2) - 1) / (2 * t**2)
+    zi = scipy_signal.lfilter_zi([b], [1, b - 1])[None, :] * mel[:, :1]  # librosa's own start assumes an input of 1
+    ref = librosa.pcen(mel, sr=16000, hop_length=160, time_constant=0.2, gain=cfg.pcen_alpha, bias=cfg.pcen_delta,
+                       power=cfg.pcen_r, eps=1e-6, zi=zi).T
+    assert np.abs(ours - ref).max() < 1e-3
+
+
+def test_pcen_settings_leave_the_default_cache_key_alone():
+    assert LogMelConfig(log="pcen").key() != LogMelConfig().key()
+    assert LogMelConfig(log="pcen").key() != LogMelConfig(log="pcen", pcen_alpha=0.8).key()
+    assert LogMelConfig().key() == LogMelConfig(pcen_alpha=0.98, pcen_r=0.5).key()  # defaults stay out of the hash

@@ -43,8 +43,16 @@ class LogMelConfig:
     pad_mode: Literal["constant", "reflect"] = "constant"  # centring pads zeros, or reflects (torchlibrosa)
     power: float = 2.0  # 2: power spectrum, 1: magnitude (VGGish)
     mel_scale: Literal["slaney", "htk"] = "slaney"  # htk: HTK mel, triangles in mel, no area norm (VGGish)
-    log: Literal["db", "ln"] = "db"  # db: 10 log10(max(mel, amin)); ln: log(mel + log_offset)
+    log: Literal["db", "ln", "pcen"] = "db"  # db: 10 log10(max(mel, amin)); ln: log(mel + log_offset); pcen: below
     log_offset: float = 0.0
+    # Per-channel energy normalisation (log="pcen", Wang et al. 2017; librosa.pcen's defaults), in place of the
+    # log: each band divided by a smoothed copy of itself raised to alpha, then root-compressed,
+    # ((gain E / (eps + M)^alpha + delta)^r - delta^r), M a first-order low-pass of gain E over time.
+    pcen_time_constant: float = 0.4  # seconds
+    pcen_alpha: float = 0.98
+    pcen_delta: float = 2.0
+    pcen_r: float = 0.5
+    pcen_gain: float = 2.0**31  # the scale librosa suggests for audio in [-1, 1]
 
     def key(self) -> str:
         """A short hash of every setting: a feature cache made with other settings has another key.
@@ -63,7 +71,8 @@ class LogMelConfig:
         return 1 + n_samples // self.hop_length
 
 
-_LATER_SETTINGS = ("center", "pad_mode", "power", "mel_scale", "log", "log_offset")
+_LATER_SETTINGS = ("center", "pad_mode", "power", "mel_scale", "log", "log_offset", "pcen_time_constant",
+                   "pcen_alpha", "pcen_delta", "pcen_r", "pcen_gain")
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -110,8 +119,20 @@ def htk_mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 125.0, fm
     return w.astype(np.float32)
 
 
+def _pcen_kernel(frames: float) -> torch.Tensor:
+    """The PCEN smoother's impulse response ``(1, 1, n)``, oldest tap first (conv1d correlates), for a
+    time constant of ``frames``: librosa's coefficient ``s``, the taps ``s (1 - s)^k`` cut below 1e-4
+    of the first and renormalised to sum to 1."""
+    if frames <= 0:
+        raise ValueError(f"the PCEN time constant must be positive, got {frames} frames")
+    s = (np.sqrt(1 + 4 * frames**2) - 1) / (2 * frames**2)
+    n = 1 if s >= 1 else max(1, int(np.ceil(np.log(1e-4) / np.log1p(-s))))
+    k = s * (1 - s) ** np.arange(n)[::-1]
+    return torch.tensor(k / k.sum(), dtype=torch.float32)[None, None]
+
+
 class LogMel(nn.Module):
-    """Waveform ``(B, N)`` -> log-mel in dB ``(B, T, F)``."""
+    """Waveform ``(B, N)`` -> log-mel in dB ``(B, T, F)`` (or its PCEN, with ``log="pcen"``)."""
 
     def __init__(self, config: LogMelConfig | None = None):
         super().__init__()
@@ -125,6 +146,9 @@ class LogMel(nn.Module):
         bank = htk_mel_filterbank if c.mel_scale == "htk" else mel_filterbank
         mel = torch.from_numpy(bank(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax))
         self.register_buffer("mel_t", mel.T.contiguous(), persistent=False)  # (n_freq, F)
+        if c.log == "pcen":
+            self.register_buffer("pcen_kernel", _pcen_kernel(c.pcen_time_constant * c.sample_rate / c.hop_length),
+                                 persistent=False)
 
     #: Samples of framed audio per chunk on the CPU (~2 MB): the frames, spectrum and power of
     #: a chunk stay in cache, which makes this 3-5x faster than one pass over a large batch.
@@ -204,7 +228,24 @@ class LogMel(nn.Module):
             db = torch.cat([self._logmel(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
         if c.top_db is not None:
             db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - c.top_db)
+        if c.log == "pcen":
+            return self._pcen(db)
         return db
+
+    def _pcen(self, db: torch.Tensor) -> torch.Tensor:
+        """PCEN ``(B, T, F)`` of the mel whose dB are ``db`` (every path computes dB, the fused kernels too).
+
+        The smoother ``M[t] = (1 - s) M[t-1] + s E[t]`` starts in its steady state for the first frame
+        (as ``librosa.pcen`` does) and is computed as a causal convolution with its impulse response,
+        cut where it falls below 1e-4 of its sum and renormalised: no loop over frames, and it exports."""
+        c, kernel = self.config, self.pcen_kernel
+        n_bands = db.shape[-1]
+        energy = torch.pow(10.0, db * 0.1) * c.pcen_gain  # (B, T, F)
+        e = nn.functional.pad(energy.transpose(1, 2), (kernel.shape[-1] - 1, 0), mode="replicate")  # (B, F, T')
+        # one depthwise conv over the bands: 10x faster on a CPU than a conv of B * F one-channel rows
+        smooth = nn.functional.conv1d(e, kernel.expand(n_bands, 1, -1), groups=n_bands).transpose(1, 2)
+        ratio = energy * torch.exp(-c.pcen_alpha * torch.log(smooth + 1e-6))
+        return torch.pow(ratio + c.pcen_delta, c.pcen_r) - c.pcen_delta**c.pcen_r
 
     def _native_kernels(self, x: torch.Tensor):
         """The fused C kernels (:mod:`earshot.features.native`) where they compute exactly what
@@ -219,7 +260,7 @@ class LogMel(nn.Module):
         if (x.device.type != "cpu" or torch.is_grad_enabled() or _tracing() or hasattr(self, "dft_kernels")
                 or c.power not in (1.0, 2.0)
                 or self.window.dtype != torch.float32 or self.mel_t.dtype != torch.float32
-                or (c.amin if c.log == "db" else c.log_offset) < _FLOAT32_TINY):
+                or (c.log_offset if c.log == "ln" else c.amin) < _FLOAT32_TINY):
             return None
         n, length = x.shape[-1], self.window.shape[0]
         if ((c.center and c.pad_mode == "reflect" and n <= c.n_fft // 2)
@@ -247,7 +288,8 @@ class LogMel(nn.Module):
             k = min(chunk, b - i)
             native.window_frames(lib, x[i : i + k], self.window, frames[:k], c.hop_length, half, c.pad_mode == "reflect")
             spec = torch.fft.rfft(frames[:k], n=c.n_fft)  # not out=: that path runs at half the speed
-            native.logmel_from_spectrum(lib, spec, self._grouped_mel, out[i : i + k], c.power == 1.0, c.log,
+            native.logmel_from_spectrum(lib, spec, self._grouped_mel, out[i : i + k], c.power == 1.0,
+                                        "ln" if c.log == "ln" else "db",
                                         c.amin, c.log_offset)
         return out
 
