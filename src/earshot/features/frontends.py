@@ -237,7 +237,7 @@ class LogMel(nn.Module):
 
         The smoother ``M[t] = (1 - s) M[t-1] + s E[t]`` starts in its steady state for the first frame
         (as ``librosa.pcen`` does) and is computed as a causal convolution with its impulse response,
-        cut where it falls below 1e-4 of its sum and renormalised: no loop over frames, and it exports."""
+        cut where it falls below 1e-4 of its first tap and renormalised (:func:`_pcen_kernel`): no loop over frames, and it exports."""
         c, kernel = self.config, self.pcen_kernel
         n_bands = db.shape[-1]
         energy = torch.pow(10.0, db * 0.1) * c.pcen_gain  # (B, T, F)
