@@ -69,3 +69,53 @@ def test_fast_dropout_keeps_the_configured_fraction_scales_the_rest_and_follows_
     x.requires_grad_()
     fast_dropout(x, 0.2, True).sum().backward()
     assert set(x.grad.unique().tolist()) <= {0.0, 1.25}
+
+
+def test_the_training_gru_has_nn_grus_outputs_and_gradients():
+    from earshot.models.gru import bigru_train
+
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(5, 4, 2, batch_first=True, bidirectional=True).double()
+    x = torch.randn(3, 7, 5, dtype=torch.float64, requires_grad=True)
+    ref, _ = gru(x)
+    w = torch.randn_like(ref)
+    params = [x, *gru.parameters()]
+    ref_grads = torch.autograd.grad((ref * w).sum(), params)
+    out = bigru_train(gru, x, torch.float64)
+    grads = torch.autograd.grad((out * w).sum(), params)
+    assert out.shape == ref.shape and torch.allclose(out, ref, atol=1e-12)
+    for a, b in zip(ref_grads, grads):
+        assert torch.allclose(a, b, atol=1e-12)
+    # products in bf16: the same network up to bf16 rounding
+    g32 = torch.nn.GRU(16, 16, 2, batch_first=True, bidirectional=True)
+    x32 = torch.randn(4, 30, 16, requires_grad=True)
+    ref, _ = g32(x32)
+    ref_grad = torch.autograd.grad(ref.square().sum(), g32.weight_hh_l0)[0]
+    out = bigru_train(g32, x32, torch.bfloat16)
+    assert out.dtype == torch.float32 and (out - ref).abs().max() < 0.02
+    grad = torch.autograd.grad(out.square().sum(), g32.weight_hh_l0)[0]
+    assert (grad - ref_grad).norm() / ref_grad.norm() < 0.02
+
+
+def test_crnn_training_on_a_cpu_takes_the_fused_gru_with_dropout_between_layers():
+    torch.manual_seed(0)
+    fused = CRNN(32, channels=(8, 8, 8, 8, 8), rnn_hidden=8, dropout=0.0)
+    plain = CRNN(32, channels=(8, 8, 8, 8, 8), rnn_hidden=8, dropout=0.0, rnn_fused=False)
+    plain.load_state_dict(fused.state_dict())
+    x = torch.randn(2, 40, 32)
+    fused.train(), plain.train()
+    out, ref = fused(x), plain(x)
+    assert out.grad_fn is not None and torch.allclose(out, ref, atol=1e-5)
+    calls = []
+    import earshot.models.crnn as crnn_module
+
+    real = crnn_module.fast_dropout
+    crnn_module.fast_dropout = lambda t, p, training: calls.append((t.shape, p)) or real(t, p, training)
+    try:
+        CRNN(32, channels=(8, 8, 8, 8, 8), rnn_hidden=8, dropout=0.3).train()(x)
+    finally:
+        crnn_module.fast_dropout = real
+    assert (torch.Size([10, 2, 16]), 0.3) in calls  # between the GRU's layers, time-major (T', B, 2H)
+    with torch.no_grad():  # outside training nn.GRU runs, as export and inference see it
+        fused.eval(), plain.eval()
+        assert torch.equal(fused(x), plain(x))

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from torch.func import functional_call
 
 from earshot.models.cnn import SED_FRONTEND
+from earshot.models.gru import bigru_train
 from earshot.models.registry import register_model
 
 
@@ -68,13 +69,17 @@ class CRNN(nn.Module):
 
     def __init__(self, n_features: int = 64, channels: Sequence[int] = (16, 32, 64, 128, 128),
                  time_pools: Sequence[int] = (2, 2, 1, 1, 1), rnn_hidden: int = 64, rnn_layers: int = 2,
-                 dropout: float = 0.2, rnn_bf16: bool = True):
+                 dropout: float = 0.2, rnn_bf16: bool = True, rnn_fused: bool = True):
         super().__init__()
         # Under bf16 autocast on a CPU the GRU runs in bf16 too, as cuDNN's does under CUDA autocast;
         # autocast alone would leave it float32. On the office scenes that was worth 3 points of event F1
         # (two seeds), and the same training then scored on the CPU what it scored on an H100
         # (benchmarks/RESULTS.md, 2026-11-23). False keeps a CPU's GRU in float32.
         self.rnn_bf16 = rnn_bf16
+        # Training on a CPU runs the GRU through earshot.models.gru.bigru_train: the same parameters and
+        # maths as nn.GRU, both directions a step at once and a hand-written backward pass. False keeps
+        # nn.GRU there too; inference and export always use nn.GRU.
+        self.rnn_fused = rnn_fused
         if len(time_pools) != len(channels):
             raise ValueError(f"time_pools has {len(time_pools)} entries for {len(channels)} conv blocks")
         chans = [1, *channels]
@@ -92,8 +97,12 @@ class CRNN(nn.Module):
         x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # per-band normalisation of (B, T, F)
         h = self.cnn(x.unsqueeze(1))  # (B, C, T', F')
         h = h.mean(3).transpose(1, 2)  # (B, T', C)
-        if self.rnn_bf16 and h.device.type == "cpu" and torch.is_autocast_enabled("cpu") \
-                and torch.get_autocast_dtype("cpu") == torch.bfloat16:
+        bf16 = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        if self.rnn_fused and self.training and torch.is_grad_enabled() and h.device.type == "cpu":
+            p = self.rnn.dropout
+            return bigru_train(self.rnn, h.float(), torch.bfloat16 if self.rnn_bf16 and bf16 else torch.float32,
+                               dropout=lambda t: fast_dropout(t, p, True))
+        if self.rnn_bf16 and h.device.type == "cpu" and bf16:
             # autocast leaves a CPU GRU in float32; bf16 copies of the weights keep float32 masters
             weights = {k: v.to(torch.bfloat16) for k, v in self.rnn.named_parameters()}
             out, _ = functional_call(self.rnn, weights, (h.to(torch.bfloat16),))
