@@ -3,6 +3,7 @@ fraction of it a training step achieves; and whether data loading keeps up.
 
     python benchmarks/train_throughput.py [--models resnet_small,cnn_small,crnn] [--batch 16]
                                           [--seconds 5] [--steps 5] [--compile] [--device cuda]
+                                          [--model-args rnn_hidden=128,rnn_fused=false]
 
 - Peak: FLOP/s of a 2048 x 2048 matmul in float32 and in bf16, measured in the same run (8192 x 8192
   on a GPU, where float32 means the default full-precision float32, not TF32).
@@ -25,6 +26,7 @@ import platform
 import time
 
 import torch
+import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from earshot.models import create_model
@@ -60,10 +62,10 @@ def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, opt: torch
 
 
 def measure(name: str, mode: str, batch: int, seconds: float, steps: int,
-            device: torch.device) -> tuple[float, float]:
+            device: torch.device, model_args: dict | None = None) -> tuple[float, float]:
     """(clips/s, FLOPs of one step)."""
     torch.manual_seed(0)
-    model = create_model(name, 10).train().to(device)
+    model = create_model(name, 10, **(model_args or {})).train().to(device)
     if mode in ("channels_last", "bf16+channels_last"):
         model = model.to(memory_format=torch.channels_last)
     sr = model.sample_rate
@@ -139,7 +141,9 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--workers", type=int, help="loader workers of the loading check (default: the recipe's)")
+    ap.add_argument("--model-args", default="", help="backbone arguments for every model, e.g. rnn_fused=false")
     a = ap.parse_args()
+    model_args = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in a.model_args.split(",") if kv)}
     device = torch.device(a.device)
     gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
@@ -159,6 +163,8 @@ def main() -> None:
     print(f"matmul {n}^2: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s")
     modes = ["fp32", "bf16", "channels_last", "bf16+channels_last"] + (["compile"] if a.compile else [])
     modes = [m for m in modes if native_bf16 or not m.startswith("bf16")]
+    if model_args:
+        print(f"model arguments: {model_args}")
     print(f"| model | mode | clips/s ({a.seconds:g} s clips, batch {a.batch}) | vs fp32 | GFLOP per step | "
           "achieved GFLOP/s | of peak |")
     print("|---|---|---|---|---|---|---|")
@@ -166,7 +172,7 @@ def main() -> None:
         base = None
         for mode in modes:
             try:
-                rate, flops = measure(name, mode, a.batch, a.seconds, a.steps, device)
+                rate, flops = measure(name, mode, a.batch, a.seconds, a.steps, device, model_args)
             except Exception as e:  # noqa: BLE001 (a mode this model or machine lacks)
                 print(f"| {name} | {mode} | failed: {type(e).__name__}: {str(e).splitlines()[0][:120]} | | | | |")
                 continue
