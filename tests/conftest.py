@@ -71,6 +71,9 @@ def trained_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return train(cfg)
 
 
+SCENE_NOISE_STD = 0.03  # the std of :func:`scenes`' background noise
+
+
 @pytest.fixture(scope="session")
 def scenes(tmp_path_factory) -> Path:
     """Train/val/test scenes of two tonal classes over noise; some clips weak or unlabelled."""
@@ -85,7 +88,7 @@ def scenes(tmp_path_factory) -> Path:
         for i in range(3):
             write_wav(root / "fg" / cls / f"{cls}{i}.wav", tone(SR, 0.4 + 0.2 * i, f))
     rng = np.random.default_rng(0)
-    write_wav(root / "bg" / "room.wav", (0.03 * rng.standard_normal(SR * 20)).astype(np.float32))
+    write_wav(root / "bg" / "room.wav", (SCENE_NOISE_STD * rng.standard_normal(SR * 20)).astype(np.float32))
     clips = []
     for split, n, seed in (("train", 48, 0), ("val", 12, 1), ("test", 8, 2)):
         spec = SceneSpec(n_clips=n, clip_seconds=3.0, sample_rate=SR, ebr_db=(6.0, 12.0), events_per_minute=(40, 60),

@@ -24,7 +24,7 @@ if CHROMIUM is None:
                 allow_module_level=True)
 
 from earshot.serve.app import ServeLimits, create_app  # noqa: E402
-from tests.conftest import tone, write_wav  # noqa: E402
+from tests.conftest import SCENE_NOISE_STD, tone, write_wav  # noqa: E402
 
 
 class Server:
@@ -129,10 +129,10 @@ def test_page_records_from_the_microphone(browser, trained_run, tmp_path):
 def test_page_shows_a_detectors_events_on_a_timeline(browser, sed_run, tmp_path):
     sr = 16000
     rng = np.random.default_rng(0)
-    # the background at the fixture's training level (conftest.scenes: noise of std 0.03): the
-    # 8-epoch detector is not trained to generalise to a quieter room, and at std 0.02 some seeds of
-    # it called the whole clip a beep (a page test, not a test of the detector's quality)
-    x = (0.03 * rng.standard_normal(sr * 6)).astype(np.float32)
+    # the background at the fixture's training level (conftest.scenes): the 8-epoch detector is not
+    # trained to generalise to a quieter room, and at std 0.02 some seeds of it called the whole clip
+    # a beep (a page test, not a test of the detector's quality)
+    x = (SCENE_NOISE_STD * rng.standard_normal(sr * 6)).astype(np.float32)
     x[sr : sr + sr // 2] += tone(sr, 0.5, 1500.0)
     clip = write_wav(tmp_path / "scene.wav", x)
     with Server(sed_run / "checkpoints" / "best.ckpt") as url:
