@@ -47,7 +47,7 @@ import soundfile as sf
 import torch
 
 from earshot.audio.io import load_audio
-from earshot.config import load_config
+from earshot.config import load_config, parse_overrides
 from earshot.data.manifest import Clip, read_manifest, write_manifest
 from earshot.data.mixing import split_recordings
 from earshot.data.soundscapes import SceneSpec, synthesize
@@ -212,6 +212,7 @@ def main() -> None:
     print("| variant | event F1 macro | event F1 micro | event ER | segment F1 micro | segment ER | PSDS1 | PSDS2 | "
           "tagging mAP | epochs | wall |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    recipe_model = load_config(REPO / "recipes" / "office_sed.yaml").model.name
     for name in filter(None, a.variants.split(",")):
         m_path = {"crnn_weak": lambda: relabel(manifest, "weak"), "crnn_mean_teacher": lambda: relabel(manifest, "mixed"),
                   "crnn_dynamic": lambda: relabel(manifest, "heldout")}.get(name, lambda: manifest)()
@@ -220,6 +221,8 @@ def main() -> None:
         cfg = load_config(REPO / "recipes" / "office_sed.yaml",
                           [f"data.manifest={m_path}", f"out_dir={a.out_dir}", "trainer.progress_bar=false",
                            *VARIANTS[name], *scenes, *a.overrides])
+        if cfg.model.name != recipe_model:  # the recipe's model.args (GRU width, time pooling) are the CRNN's
+            cfg.model.args = parse_overrides(a.overrides).get("model", {}).get("args", {})
         t = time.time()
         run = train(cfg)
         wall = time.time() - t
