@@ -55,6 +55,7 @@ from earshot.training.run import train
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+RECIPE = REPO / "recipes" / "office_sed.yaml"
 BACKGROUNDS = ("street-scene-1.wav", "acoustic-scene-street.wav", "noise-0145.wav")
 SR = 16000
 VARIANTS = {
@@ -212,13 +213,13 @@ def main() -> None:
     print("| variant | event F1 macro | event F1 micro | event ER | segment F1 micro | segment ER | PSDS1 | PSDS2 | "
           "tagging mAP | epochs | wall |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    recipe_model = load_config(REPO / "recipes" / "office_sed.yaml").model.name
+    recipe_model = load_config(RECIPE).model.name
     for name in filter(None, a.variants.split(",")):
         m_path = {"crnn_weak": lambda: relabel(manifest, "weak"), "crnn_mean_teacher": lambda: relabel(manifest, "mixed"),
                   "crnn_dynamic": lambda: relabel(manifest, "heldout")}.get(name, lambda: manifest)()
         scenes = ([f"data.scenes.foreground={work / 'events_train'}", f"data.scenes.background={work / 'backgrounds_train'}",
                    f"data.scenes.per_epoch={a.n_train}"] if name == "crnn_dynamic" else [])
-        cfg = load_config(REPO / "recipes" / "office_sed.yaml",
+        cfg = load_config(RECIPE,
                           [f"data.manifest={m_path}", f"out_dir={a.out_dir}", "trainer.progress_bar=false",
                            *VARIANTS[name], *scenes, *a.overrides])
         if cfg.model.name != recipe_model:  # the recipe's model.args (GRU width, time pooling) are the CRNN's
