@@ -143,3 +143,26 @@ def test_plateau_selection_takes_the_middle_of_a_flat_optimum():
     assert int(np.argmax(task._select_score(f1)[:n_thr, 0])) == 5  # best: its own F1, the edge
     task.decode_select = "plateau"
     assert int(np.argmax(task._select_score(f1)[:n_thr, 0])) == 4  # the middle of 0.79, 0.80, 0.79, 0.805
+
+
+@pytest.mark.parametrize("objective", ["event", "event+segment"])
+def test_the_decoding_objective_can_weigh_segment_f1(objective):
+    # class a: a loud event at 2-4 s, and a quiet one at 6-8 s that the model starts 0.5 s late (outside
+    # the 200 ms onset collar). Detecting the quiet one is an event-based insertion and deletion, so event
+    # F1 prefers a threshold above it (0.67 against 0.5); its 1 s segments are right, so segment F1 prefers
+    # a threshold below it (1.0 against 0.67), and the mean of the two does too (0.75 against 0.67).
+    clips, frames = [], []
+    for i in range(4):
+        clips.append(_clip([(2.0, 4.0, "a"), (6.0, 8.0, "a")], cid=f"c{i}"))
+        f = np.full((100, 1), 0.02, np.float32)
+        f[20:40, 0] = 0.9
+        f[65:80, 0] = 0.35
+        frames.append(f)
+    probs = np.full((4, 1), 0.9, np.float32)
+    task = create_task("detection", ["a"], decode_tuning="shared")
+    task.decode_objective = objective
+    task.tune_clips(clips, probs, frames, 0.1)
+    if objective == "event":
+        assert task.decoding.high[0] >= 0.4
+    else:
+        assert task.decoding.high[0] <= 0.3

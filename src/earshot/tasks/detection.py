@@ -202,6 +202,10 @@ class DetectionTask(TaggingTask):
     #: neighbouring thresholds (same median window), which prefers the middle of a flat optimum
     decode_select = "best"
 
+    #: what the grid maximises for each class: ``event``, its event-based F1; ``event+segment``, the mean
+    #: of its event-based and segment-based (1 s) F1 (``benchmarks/sed_retune.py --objectives``)
+    decode_objective = "event"
+
     def _select_score(self, f1: np.ndarray) -> np.ndarray:
         """The criterion ``decode_select`` maximises over the grid, from the F1 ``(setting, class)``
         of settings ordered median-major, threshold-minor."""
@@ -216,8 +220,9 @@ class DetectionTask(TaggingTask):
     def _grid_f1(self, ref: dict[str, list[tuple[float, float, str]]], ids: Sequence[str], frames: Sequence[np.ndarray],
                  hop: float, settings: Sequence[tuple[float, float]]) -> np.ndarray:
         """Per-class event F1 ``(setting, class)`` of each ``(threshold, median)`` applied to every
-        class: 0 for a class with reference events and no output (sed_eval leaves that undefined), -1
-        for a class with no reference events. The decoding is restored."""
+        class (averaged with its segment F1 when ``decode_objective`` says so): 0 for a class with
+        reference events and no output (sed_eval leaves that undefined), -1 for a class with no
+        reference events. The decoding is restored."""
         from earshot.metrics.detection import sed_eval_report
 
         n = len(self.labels)
@@ -228,9 +233,11 @@ class DetectionTask(TaggingTask):
             for s, (thr, med) in enumerate(settings):
                 self.decoding.high, self.decoding.low, self.decoding.median_seconds = [thr] * n, [thr / 2] * n, [med] * n
                 est = {cid: [e[:3] for e in self.events(f, hop)] for cid, f in zip(ids, frames)}
-                f1 = sed_eval_report(ref, est, self.labels)["per_class_event_f1"]
-                out[s] = [-1.0 if lab not in present else 0.0 if f1[lab] is None or np.isnan(f1[lab])
-                          else f1[lab] for lab in self.labels]
+                report = sed_eval_report(ref, est, self.labels)
+                kinds = ("event", "segment") if self.decode_objective == "event+segment" else ("event",)
+                out[s] = [-1.0 if lab not in present else
+                          float(np.mean([_f1_or_zero(report[f"per_class_{k}_f1"][lab]) for k in kinds]))
+                          for lab in self.labels]
         finally:
             self.decoding.high, self.decoding.low, self.decoding.median_seconds = saved
         return out
@@ -307,3 +314,8 @@ def _align(frame_target: torch.Tensor, n: int) -> torch.Tensor:
     if frame_target.shape[1] == n:
         return frame_target
     return F.interpolate(frame_target.transpose(1, 2), size=n, mode="nearest").transpose(1, 2)
+
+
+def _f1_or_zero(f1: float | None) -> float:
+    """A class's F1 from sed_eval, 0 where it is undefined (reference events and no output)."""
+    return 0.0 if f1 is None or np.isnan(f1) else float(f1)
