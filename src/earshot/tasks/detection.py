@@ -229,12 +229,12 @@ class DetectionTask(TaggingTask):
         present = {e[2] for evs in ref.values() for e in evs}
         out = np.full((len(settings), n), -1.0)
         saved = (list(self.decoding.high), list(self.decoding.low), list(self.decoding.median_seconds))
+        kinds = self.decode_objective.split("+")  # "event" or "event+segment": the F1s averaged per class
         try:
             for s, (thr, med) in enumerate(settings):
                 self.decoding.high, self.decoding.low, self.decoding.median_seconds = [thr] * n, [thr / 2] * n, [med] * n
                 est = {cid: [e[:3] for e in self.events(f, hop)] for cid, f in zip(ids, frames)}
                 report = sed_eval_report(ref, est, self.labels)
-                kinds = ("event", "segment") if self.decode_objective == "event+segment" else ("event",)
                 out[s] = [-1.0 if lab not in present else
                           float(np.mean([_f1_or_zero(report[f"per_class_{k}_f1"][lab]) for k in kinds]))
                           for lab in self.labels]
