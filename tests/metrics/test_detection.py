@@ -130,6 +130,22 @@ def test_decode_events_median_filter_removes_a_one_frame_blip():
     assert decode_events(p, hop, ["a", "b"], gated, clip_probs=np.array([0.2, 0.9])) == []
 
 
+def test_merge_gap_can_differ_between_classes():
+    hop = 0.1
+    p = np.zeros((100, 2))
+    p[10:30] = 0.9  # both classes: an event at 1-3 s with a 0.3 s dip, then 3.3-5 s
+    p[33:50] = 0.9
+    params = DecodeParams.from_dict({"high": 0.5, "low": 0.5, "median_seconds": 0.0, "merge_gap": [0.5, 0.1]}, 2)
+    ev = decode_events(p, hop, ["a", "b"], params)
+    assert [(e[0], e[1]) for e in ev if e[2] == "a"] == [(1.0, 5.0)]  # merged across the dip
+    assert [(e[0], e[1]) for e in ev if e[2] == "b"] == [(1.0, 3.0), (3.3, 5.0)]
+    from earshot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="merge_gap: 3 values for 2 classes"):
+        DecodeParams.from_dict({"merge_gap": [0.1, 0.2, 0.3]}, 2)
+    assert DecodeParams.from_dict({"merge_gap": 0.3}, 2).gap(1) == 0.3
+
+
 def test_decode_params_from_config_checks_keys_and_lengths():
     from earshot.errors import ConfigError
 

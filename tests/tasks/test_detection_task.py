@@ -166,3 +166,56 @@ def test_the_decoding_objective_can_weigh_segment_f1(objective):
         assert task.decoding.high[0] >= 0.4
     else:
         assert task.decoding.high[0] <= 0.3
+
+
+def _one_class_case(frame_fill):
+    clips, frames = [], []
+    for i in range(4):
+        clips.append(_clip([(2.0, 4.0, "a")], cid=f"c{i}"))
+        f = np.full((100, 1), 0.02, np.float32)
+        frame_fill(f)
+        frames.append(f)
+    return clips, np.full((4, 1), 0.9, np.float32), frames
+
+
+def test_the_default_grid_keeps_half_high_hysteresis_and_the_configured_merge_gap():
+    clips, probs, frames = _one_class_case(lambda f: f.__setitem__((slice(20, 40), 0), 0.9))
+    task = create_task("detection", ["a"], decode_tuning="shared", decode={"merge_gap": 0.2})
+    task.tune_clips(clips, probs, frames, 0.1)
+    assert task.decoding.low[0] == task.decoding.high[0] / 2
+    assert task.decoding.merge_gap == 0.2
+
+
+def test_the_grid_can_tune_the_merge_gap():
+    # each event has a 0.3 s dip in its middle: without merging it is two events, neither within the
+    # offset or onset collar of the one reference event
+    def fill(f):
+        f[20:29, 0] = 0.9
+        f[32:40, 0] = 0.9
+
+    clips, probs, frames = _one_class_case(fill)
+    task = create_task("detection", ["a"], decode_tuning="shared", decode={"median_seconds": 0.0})
+    task.TUNE_MEDIANS = (0.0,)
+    task.tune_clips(clips, probs, frames, 0.1)
+    assert task.decoding.merge_gap == 0.1  # the default grid leaves the gap alone
+    task.TUNE_MERGE_GAPS = (None, 0.5)
+    task.tune_clips(clips, probs, frames, 0.1)
+    assert task.decoding.merge_gap == 0.5
+    assert [e[:2] for e in task.events(frames[0], 0.1)] == [(2.0, 4.0)]
+
+
+def test_the_grid_can_tune_the_low_threshold_ratio():
+    # a loud event at 2-4 s with a long tail at 0.4 to 5.5 s: low = high / 2 always follows the tail past
+    # the offset collar (0.4 s), a plain threshold (low = high) above 0.4 does not
+    def fill(f):
+        f[20:40, 0] = 0.9
+        f[40:55, 0] = 0.4
+
+    clips, probs, frames = _one_class_case(fill)
+    task = create_task("detection", ["a"], decode_tuning="shared")
+    task.tune_clips(clips, probs, frames, 0.1)
+    assert task.decoding.low[0] == task.decoding.high[0] / 2
+    task.TUNE_LOW_RATIOS = (0.5, 1.0)
+    task.tune_clips(clips, probs, frames, 0.1)
+    assert task.decoding.low[0] == task.decoding.high[0] > 0.4
+    assert [e[:2] for e in task.events(frames[0], 0.1)] == [(2.0, 4.0)]

@@ -163,11 +163,33 @@ class DetectionTask(TaggingTask):
     PER_CLASS_MIN_EVENTS = 50
     TUNE_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
     TUNE_MEDIANS = (0.1, 0.25, 0.5)
+    #: ``low = high * ratio`` for each ratio here (1 is a plain threshold, no hysteresis)
+    TUNE_LOW_RATIOS: tuple[float, ...] = (0.5,)
+    #: merge gaps in seconds; ``None`` keeps the configured ``task.decode.merge_gap``
+    TUNE_MERGE_GAPS: tuple[float | None, ...] = (None,)
+
+    def decode_grid(self) -> list[tuple[float, float, float, float | None]]:
+        """The tuning grid's settings ``(threshold, median, low ratio, merge gap)``, ordered with the
+        threshold varying fastest (``decode_select='plateau'`` averages neighbouring thresholds)."""
+        return [(thr, med, r, g) for med in self.TUNE_MEDIANS for r in self.TUNE_LOW_RATIOS
+                for g in self.TUNE_MERGE_GAPS for thr in self.TUNE_THRESHOLDS]
+
+    def _apply(self, settings: Sequence[tuple[float, float, float, float | None]],
+               base_gap: float | list[float]) -> None:
+        """Set each class's decoding from its grid setting (one per class); a ``None`` gap is
+        ``base_gap``'s (the configured merge gap). One gap for every class stays one number."""
+        gaps = [(base_gap[c] if isinstance(base_gap, list) else base_gap) if g is None else g
+                for c, (_, _, _, g) in enumerate(settings)]
+        self.decoding.high = [float(t) for t, _, _, _ in settings]
+        self.decoding.low = [float(t) * float(r) for t, _, r, _ in settings]
+        self.decoding.median_seconds = [float(m) for _, m, _, _ in settings]
+        self.decoding.merge_gap = float(gaps[0]) if len(set(gaps)) == 1 else [float(g) for g in gaps]
 
     def tune_clips(self, clips: Sequence[Clip], probs: np.ndarray, frames: Sequence[np.ndarray] | None,
                    hop: float) -> dict[str, Any]:
-        """Tag thresholds, then the hysteresis thresholds (``low = high / 2``) and median window that
-        maximise event-based F1 on the strong validation clips (a grid search): each class's own F1
+        """Tag thresholds, then the hysteresis thresholds (``low = high / 2`` unless ``TUNE_LOW_RATIOS``
+        says otherwise), median window (and merge gap, with ``TUNE_MERGE_GAPS``) that maximise
+        event-based F1 on the strong validation clips (a grid search): each class's own F1
         (``per_class``), or the macro F1 with one setting for every class (``shared``; see
         ``decode_tuning``)."""
         tuned = self.tune(probs, np.stack([self.target(c) for c in clips]))
@@ -175,7 +197,7 @@ class DetectionTask(TaggingTask):
         if not self.tune_thresholds or frames is None or not strong:
             return tuned
         ref = {clips[i].id: [(e.onset, e.offset, e.label) for e in clips[i].events] for i in strong}
-        settings = [(thr, med) for med in self.TUNE_MEDIANS for thr in self.TUNE_THRESHOLDS]
+        settings = self.decode_grid()
         f1 = self._grid_f1(ref, [clips[i].id for i in strong], [frames[i] for i in strong], hop, settings)
         counts = Counter(e[2] for evs in ref.values() for e in evs)
         fewest = min(counts.get(lab, 0) for lab in self.labels)
@@ -189,11 +211,9 @@ class DetectionTask(TaggingTask):
             else:
                 best = [settings[int(np.argmax(self._select_score(f1[:, seen].mean(axis=1, keepdims=True))))]] * len(
                     self.labels)
-            chosen = [b if ok else (h, m) for b, ok, h, m in
-                      zip(best, seen, self.decoding.high, self.decoding.median_seconds)]
-            self.decoding.high = [float(t) for t, _ in chosen]
-            self.decoding.low = [float(t) / 2 for t, _ in chosen]
-            self.decoding.median_seconds = [float(m) for _, m in chosen]
+            current = [(h, m, lo / h if h > 0 else 1.0, self.decoding.gap(c)) for c, (h, lo, m) in
+                       enumerate(zip(self.decoding.high, self.decoding.low, self.decoding.median_seconds))]
+            self._apply([b if ok else cur for b, ok, cur in zip(best, seen, current)], self.decoding.merge_gap)
         tuned["decode"] = self.decoding.to_dict()
         tuned["decode_tuning"] = "per_class" if per_class else "shared"
         return tuned
@@ -212,14 +232,14 @@ class DetectionTask(TaggingTask):
         if self.decode_select == "best":
             return f1
         n_thr = len(self.TUNE_THRESHOLDS)
-        grid = f1.reshape(-1, n_thr, f1.shape[1])  # (median, threshold, class)
+        grid = f1.reshape(-1, n_thr, f1.shape[1])  # (median x ratio x gap, threshold, class)
         padded = np.pad(grid, ((0, 0), (1, 1), (0, 0)), constant_values=np.nan)
         smooth = np.nanmean(np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]]), axis=0)
         return smooth.reshape(f1.shape)
 
     def _grid_f1(self, ref: dict[str, list[tuple[float, float, str]]], ids: Sequence[str], frames: Sequence[np.ndarray],
-                 hop: float, settings: Sequence[tuple[float, float]]) -> np.ndarray:
-        """Per-class event F1 ``(setting, class)`` of each ``(threshold, median)`` applied to every
+                 hop: float, settings: Sequence[tuple[float, float, float, float | None]]) -> np.ndarray:
+        """Per-class event F1 ``(setting, class)`` of each setting of :meth:`decode_grid` applied to every
         class (averaged with its segment F1 when ``decode_objective`` says so): 0 for a class with
         reference events and no output (sed_eval leaves that undefined), -1 for a class with no
         reference events. The decoding is restored."""
@@ -228,18 +248,19 @@ class DetectionTask(TaggingTask):
         n = len(self.labels)
         present = {e[2] for evs in ref.values() for e in evs}
         out = np.full((len(settings), n), -1.0)
-        saved = (list(self.decoding.high), list(self.decoding.low), list(self.decoding.median_seconds))
+        saved = (list(self.decoding.high), list(self.decoding.low), list(self.decoding.median_seconds),
+                 self.decoding.merge_gap)
         kinds = self.decode_objective.split("+")  # "event" or "event+segment": the F1s averaged per class
         try:
-            for s, (thr, med) in enumerate(settings):
-                self.decoding.high, self.decoding.low, self.decoding.median_seconds = [thr] * n, [thr / 2] * n, [med] * n
+            for s, setting in enumerate(settings):
+                self._apply([setting] * n, saved[3])
                 est = {cid: [e[:3] for e in self.events(f, hop)] for cid, f in zip(ids, frames)}
                 report = sed_eval_report(ref, est, self.labels)
                 out[s] = [-1.0 if lab not in present else
                           float(np.mean([_f1_or_zero(report[f"per_class_{k}_f1"][lab]) for k in kinds]))
                           for lab in self.labels]
         finally:
-            self.decoding.high, self.decoding.low, self.decoding.median_seconds = saved
+            self.decoding.high, self.decoding.low, self.decoding.median_seconds, self.decoding.merge_gap = saved
         return out
 
     # --- scores (clip-level evaluate, tune, decode and judge: TaggingTask's) ---------------------

@@ -9,8 +9,8 @@ matters:
    one, speech a long one).
 3. **Hysteresis**: an event starts where the probability reaches ``high`` and extends both ways
    while it stays at or above ``low`` (``low == high`` is a plain threshold).
-4. **Clean-up**: events separated by less than ``merge_gap`` seconds are merged; events shorter
-   than ``min_duration`` seconds are dropped.
+4. **Clean-up**: events separated by less than ``merge_gap`` seconds (one value, or one per class)
+   are merged; events shorter than ``min_duration`` seconds are dropped.
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ class DecodeParams:
     median_seconds: list[float] = field(default_factory=list)
     tag_threshold: float | None = None  # gate each class on its clip probability; None: no gate
     min_duration: float = 0.05
-    merge_gap: float = 0.1
+    merge_gap: float | list[float] = 0.1  # one gap for every class, or one per class
+
+    def gap(self, c: int) -> float:
+        """Class ``c``'s merge gap in seconds."""
+        return float(self.merge_gap[c]) if isinstance(self.merge_gap, list) else float(self.merge_gap)
 
     @classmethod
     def default(cls, n_classes: int, threshold: float = 0.5, median_seconds: float = 0.25) -> "DecodeParams":
@@ -46,7 +50,7 @@ class DecodeParams:
             raise ConfigError(f"task.decode: unknown key(s) {sorted(bad)}; known: {sorted(known)}")
         p = cls.default(n_classes)
         for k, v in d.items():
-            if k in ("high", "low", "median_seconds"):
+            if k in ("high", "low", "median_seconds") or (k == "merge_gap" and not isinstance(v, (int, float))):
                 v = [float(v)] * n_classes if isinstance(v, (int, float)) else [float(x) for x in v]
                 if len(v) != n_classes:
                     raise ConfigError(f"task.decode.{k}: {len(v)} values for {n_classes} classes")
@@ -102,7 +106,7 @@ def decode_events(frame_probs: np.ndarray, hop: float, labels: Sequence[str], pa
         if params.tag_threshold is not None and clip_probs is not None and clip_probs[c] < params.tag_threshold:
             continue
         spans = [(s * hop, min(e * hop, t_end)) for s, e in hysteresis(p[:, c], params.high[c], params.low[c])]
-        for on, off in merge_spans(spans, params.merge_gap, params.min_duration):
+        for on, off in merge_spans(spans, params.gap(c), params.min_duration):
             peak = float(p[int(on / hop) : max(int(on / hop) + 1, int(round(off / hop))), c].max())
             events.append((round(on, 3), round(off, 3), lab, round(peak, 4)))
     return sorted(events, key=lambda e: (e[0], e[2]))
