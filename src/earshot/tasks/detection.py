@@ -25,7 +25,7 @@ import numpy as np
 from earshot.data.manifest import Clip, SkipReport
 from earshot.errors import ConfigError
 from earshot.tasks.base import Crop
-from earshot.tasks.events import DecodeParams, decode_events, event_roll
+from earshot.tasks.events import DecodeParams, class_gap, decode_events, event_roll
 from earshot.tasks.tagging import TaggingTask
 
 if TYPE_CHECKING:
@@ -178,8 +178,7 @@ class DetectionTask(TaggingTask):
                base_gap: float | list[float]) -> None:
         """Set each class's decoding from its grid setting (one per class); a ``None`` gap is
         ``base_gap``'s (the configured merge gap). One gap for every class stays one number."""
-        gaps = [(base_gap[c] if isinstance(base_gap, list) else base_gap) if g is None else g
-                for c, (_, _, _, g) in enumerate(settings)]
+        gaps = [class_gap(base_gap, c) if g is None else g for c, (_, _, _, g) in enumerate(settings)]
         self.decoding.high = [float(t) for t, _, _, _ in settings]
         self.decoding.low = [float(t) * float(r) for t, _, r, _ in settings]
         self.decoding.median_seconds = [float(m) for _, m, _, _ in settings]

@@ -36,7 +36,7 @@ class DecodeParams:
 
     def gap(self, c: int) -> float:
         """Class ``c``'s merge gap in seconds."""
-        return float(self.merge_gap[c]) if isinstance(self.merge_gap, list) else float(self.merge_gap)
+        return class_gap(self.merge_gap, c)
 
     @classmethod
     def default(cls, n_classes: int, threshold: float = 0.5, median_seconds: float = 0.25) -> "DecodeParams":
@@ -61,6 +61,11 @@ class DecodeParams:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def class_gap(merge_gap: float | list[float], c: int) -> float:
+    """Class ``c``'s gap from a ``merge_gap`` of one number or one per class."""
+    return float(merge_gap[c]) if isinstance(merge_gap, list) else float(merge_gap)
 
 
 def smooth(probs: np.ndarray, hop: float, median_seconds: Sequence[float]) -> np.ndarray:
